@@ -6,9 +6,8 @@
 # module to its published tag builds them as ordinary dependencies.
 set -euo pipefail
 
-K8S_VERSION="${K8S_VERSION:-v1.37.1}"
-ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
-KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+# shellcheck source=hack/versions.env
+source "$(dirname "$0")/versions.env"
 CACHE="${DETECTOR_CACHE:-$HOME/.cache/detector-operator}"
 BIN="$CACHE/bin"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false

