@@ -1,0 +1,92 @@
+"""`create_app(config, detector)`: the FastAPI application. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .batching import MicroBatcher
+from .config import ServerConfig
+from .errors import ServerError, error_body, status_code
+from .loading import load_model
+from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .middleware import BodyLimit, RequestMetrics
+from .model import Detector
+from .routes import router
+from .state import ServerState
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).parent / "web"
+_PLACEHOLDER = (
+    "<!doctype html><title>{{MODEL_NAME}}</title><h1>{{MODEL_NAME}}</h1>"
+    "<p>POST an image to <code>/v1/models/{{MODEL_NAME}}:detect</code>. API: <a href='/docs'>/docs</a></p>"
+)
+
+
+def create_app(config: ServerConfig, detector: Detector | None = None) -> FastAPI:
+    """A detector that is already loaded is used as is; otherwise the model loads in the background
+    after start-up, so liveness answers while a large model downloads."""
+    state = ServerState(config=config, detector=detector or Detector(), metrics=Metrics())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state.batcher = MicroBatcher(
+            state.detector.predict, config.max_batch_size, config.batch_timeout_ms, state.metrics.observe_batch
+        )
+        loader = asyncio.create_task(load_model(state))
+        try:
+            yield
+        finally:
+            # uvicorn has finished the in-flight requests; batches they queued are drained too.
+            if not loader.done():
+                loader.cancel()
+            await state.batcher.close()
+
+    app = FastAPI(title="detector-server", version=__version__, lifespan=lifespan)
+    app.state.server = state
+    app.include_router(router)
+    _add_error_handlers(app)
+    _add_pages(app, state)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=state.metrics)  # outermost: counts 413s too
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServerError)
+    async def server_error(request: Request, exc: ServerError) -> JSONResponse:
+        return JSONResponse(error_body(str(exc)), status_code=status_code(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()[:5]
+        )
+        return JSONResponse(error_body(f"invalid request: {problems}"), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+
+def _add_pages(app: FastAPI, state: ServerState) -> None:
+    @app.get("/", include_in_schema=False)
+    async def index() -> HTMLResponse:
+        page = WEB_DIR / "index.html"
+        html = page.read_text(encoding="utf-8") if page.is_file() else _PLACEHOLDER
+        return HTMLResponse(html.replace("{{MODEL_NAME}}", state.config.model_name))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR, check_dir=False), name="static")

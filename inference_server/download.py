@@ -1,0 +1,53 @@
+"""`python -m inference_server.download --model-uri URI --dest DIR [--label-map URI]`: the init container.
+
+Leaves the SavedModel at DIR (DIR/saved_model.pb) and the label map at DIR/label_map.<ext>.
+On failure: exit 1 with one line on stderr and in /dev/termination-log (shown as ModelLoadFailed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from . import labels, storage
+from .loading import TERMINATION_LOG, write_termination_log
+
+
+def fetch(model_uri: str, dest: Path, label_map_uri: str | None = None) -> Path:
+    found = storage.download(model_uri, dest)
+    if found.resolve() != dest.resolve():  # a local directory: copy it to where the server expects it
+        shutil.copytree(found, dest, dirs_exist_ok=True)
+    if label_map_uri:
+        suffix = Path(urlparse(label_map_uri).path).suffix or ".pbtxt"
+        target = dest / f"label_map{suffix}"
+        source = storage.fetch_file(label_map_uri, target)
+        if source != target:
+            shutil.copyfile(source, target)
+        labels.load(target)  # fail here, not in the server, when the map is malformed
+    return dest
+
+
+def main(argv: list[str] | None = None, termination_log: Path = TERMINATION_LOG) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inference_server.download", description=__doc__)
+    parser.add_argument("--model-uri", required=True)
+    parser.add_argument("--dest", required=True, type=Path)
+    parser.add_argument("--label-map", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        fetch(args.model_uri, args.dest, args.label_map)
+    except (storage.StorageError, labels.LabelMapError, OSError) as exc:
+        line = f"model download failed: {exc}".replace("\n", " ")
+        print(line, file=sys.stderr)
+        write_termination_log(line, termination_log)
+        return 1
+    print(f"model ready at {args.dest}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

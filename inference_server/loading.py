@@ -1,0 +1,54 @@
+"""Start-up work done off the event loop: fetch the model and label map, load, warm up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+from . import labels, storage
+from .model import ModelError
+from .state import ServerState
+
+log = logging.getLogger(__name__)
+TERMINATION_LOG = Path("/dev/termination-log")
+
+
+def write_termination_log(message: str, path: Path = TERMINATION_LOG) -> None:
+    """Kubernetes shows this file's text as the container's termination message."""
+    if path.exists():
+        try:
+            path.write_text(message + "\n")
+        except OSError:
+            pass
+
+
+def _prepare(state: ServerState) -> None:
+    cfg = state.config
+    label_path = None
+    if cfg.label_map_uri:
+        suffix = Path(cfg.label_map_uri.split("?")[0]).suffix or ".pbtxt"
+        label_path = storage.fetch_file(cfg.label_map_uri, cfg.cache_dir.parent / f"detector-label_map{suffix}")
+    state.labels = labels.load(label_path)
+    if not state.detector.ready:
+        state.detector.load(storage.download(cfg.model_uri, cfg.cache_dir))
+
+
+async def load_model(state: ServerState) -> None:
+    started = time.monotonic()
+    try:
+        await asyncio.to_thread(_prepare, state)
+    except (storage.StorageError, ModelError, labels.LabelMapError, OSError) as exc:
+        state.error = str(exc)
+        log.error("model load failed: %s", exc)
+        if state.config.exit_on_load_failure:
+            # End the process through uvicorn's own shutdown: the pod restarts, the reason is visible.
+            write_termination_log(f"model load failed: {exc}")
+            os.kill(os.getpid(), signal.SIGTERM)
+        return
+    state.metrics.load_seconds.set(time.monotonic() - started)
+    state.metrics.ready.set(1)
+    log.info("model %r ready in %.2fs", state.config.model_name, time.monotonic() - started)

@@ -1,0 +1,1 @@
+"""Wire formats: pydantic request/response models and pure decode/encode functions (no I/O)."""

@@ -1,0 +1,64 @@
+"""TF Serving REST API (v1): model status and :predict in row ("instances") or columnar ("inputs") form."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from ..errors import BadInput
+from .tensors import to_image_batch
+
+INPUT = "input_tensor"
+
+
+class PredictRequest(BaseModel):
+    signature_name: str | None = Field(None, description="only serving_default exists")
+    instances: list[Any] | None = Field(None, description="row format: one [H][W][3] image (or {input_tensor: ...}) per item")
+    inputs: Any = Field(None, description="columnar format: [N][H][W][3] or {input_tensor: [N][H][W][3]}")
+
+
+class VersionStatus(BaseModel):
+    version: str
+    state: Literal["LOADING", "AVAILABLE", "END"]
+    status: dict[str, str]
+
+
+class ModelStatus(BaseModel):
+    model_version_status: list[VersionStatus]
+
+
+def model_status(ready: bool, error: str | None) -> ModelStatus:
+    state = "AVAILABLE" if ready else ("END" if error else "LOADING")
+    status = {"error_code": "UNKNOWN" if error else "OK", "error_message": error or ""}
+    return ModelStatus(model_version_status=[VersionStatus(version="1", state=state, status=status)])
+
+
+def decode_predict(request: PredictRequest) -> tuple[np.ndarray, Literal["row", "columnar"]]:
+    if request.signature_name not in (None, "serving_default"):
+        raise BadInput(f"unknown signature_name {request.signature_name!r}; only 'serving_default' exists")
+    if (request.instances is None) == (request.inputs is None):
+        raise BadInput("give exactly one of 'instances' (row format) or 'inputs' (columnar format)")
+    if request.instances is not None:
+        if not request.instances:
+            raise BadInput("'instances' is empty")
+        rows = [_named(item, "instances[]") for item in request.instances]
+        return to_image_batch(rows, "instances"), "row"
+    return to_image_batch(_named(request.inputs, "inputs"), "inputs"), "columnar"
+
+
+def _named(value: Any, where: str) -> Any:
+    """TF Serving allows {input_name: value} as well as the bare value for single-input models."""
+    if isinstance(value, dict):
+        if set(value) != {INPUT}:
+            raise BadInput(f"{where}: the only input is {INPUT!r}, got {sorted(value)}")
+        return value[INPUT]
+    return value
+
+
+def encode_predict(outputs: dict[str, np.ndarray], form: Literal["row", "columnar"]) -> dict[str, Any]:
+    if form == "columnar":
+        return {"outputs": {name: value.tolist() for name, value in outputs.items()}}
+    count = len(next(iter(outputs.values())))
+    return {"predictions": [{name: value[i].tolist() for name, value in outputs.items()} for i in range(count)]}

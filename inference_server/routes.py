@@ -1,0 +1,142 @@
+"""HTTP endpoints: thin glue between the protocol codecs and the shared model state."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from . import __version__
+from .errors import BadInput, UnsupportedMediaType
+from .protocol import detect, v1, v2
+from .state import ServerState
+
+router = APIRouter()
+
+_IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
+_DETECT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "image/jpeg": _IMAGE_BODY,
+            "image/png": _IMAGE_BODY,
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": ["image"],
+                           "properties": {"image": {"type": "string", "format": "binary"}}}
+            },
+        },
+    },
+    "responses": {"200": {"content": {"image/png": {}}, "description": "with Accept: image/png"}},
+}
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.server
+
+
+# --- Open Inference Protocol (v2) -------------------------------------------------------------
+
+@router.get("/v2/health/live", tags=["v2"])
+async def live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/v2/health/ready", tags=["v2"])
+async def ready(request: Request) -> dict[str, bool]:
+    _state(request).check_ready()
+    return {"ready": True}
+
+
+@router.get("/v2", tags=["v2"])
+async def server_metadata() -> v2.ServerMetadata:
+    return v2.ServerMetadata(name="detector-server", version=__version__)
+
+
+@router.get("/v2/models/{name}", tags=["v2"])
+async def model_metadata(name: str, request: Request) -> v2.ModelMetadata:
+    _state(request).check_model(name)
+    return v2.model_metadata(name)
+
+
+@router.get("/v2/models/{name}/ready", tags=["v2"])
+async def model_ready(name: str, request: Request) -> v2.ModelReady:
+    state = _state(request)
+    state.check_model(name)
+    state.check_ready()
+    return v2.ModelReady(name=name, ready=True)
+
+
+@router.post("/v2/models/{name}/infer", tags=["v2"])
+async def infer(name: str, body: v2.InferRequest, request: Request) -> v2.InferResponse:
+    state = _state(request)
+    state.check_model(name)
+    images = v2.decode_infer(body)
+    return v2.encode_infer(name, body, await state.predict(images))
+
+
+# --- TF Serving REST (v1) ---------------------------------------------------------------------
+
+@router.get("/v1/models/{name}", tags=["v1"])
+async def model_status(name: str, request: Request) -> v1.ModelStatus:
+    state = _state(request)
+    state.check_model(name)
+    return v1.model_status(state.ready, state.error)
+
+
+@router.post("/v1/models/{name}:predict", tags=["v1"])
+async def predict(name: str, body: v1.PredictRequest, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    state.check_model(name)
+    images, form = v1.decode_predict(body)
+    return v1.encode_predict(await state.predict(images), form)
+
+
+@router.post(
+    "/v1/models/{name}:detect", tags=["detect"], openapi_extra=_DETECT_BODY,
+    responses={200: {"model": detect.DetectResponse}},
+)
+async def detect_objects(
+    name: str, request: Request, threshold: Annotated[float | None, Query(ge=0.0, le=1.0)] = None
+) -> Response:
+    state = _state(request)
+    state.check_model(name)
+    image = await _read_image(request)
+    outputs = await state.predict(image[None])
+    height, width = image.shape[:2]
+    cfg = state.config
+    found = detect.to_detections(
+        {k: v[0] for k, v in outputs.items()}, width, height, state.labels,
+        cfg.score_threshold if threshold is None else threshold, cfg.max_detections,
+    )
+    if _wants_png(request.headers.get("accept", "")):
+        return Response(detect.draw(image, found), media_type="image/png")
+    result = detect.DetectResponse(model=name, image=detect.ImageSize(width=width, height=height), detections=found)
+    return Response(result.model_dump_json(), media_type="application/json")
+
+
+async def _read_image(request: Request) -> np.ndarray:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        return detect.decode_image(await request.body(), media_type)
+    try:
+        form = await request.form()
+    except Exception as exc:  # python-multipart raises several types for a malformed body
+        raise BadInput(f"malformed multipart body: {exc}") from exc
+    upload = form.get("image")
+    if upload is None or isinstance(upload, str):
+        raise BadInput("multipart body needs a file field named 'image'")
+    part_type = (upload.content_type or "").split(";")[0].strip().lower()
+    data = await upload.read()
+    if part_type not in detect.MEDIA_TYPES:
+        # Browsers sometimes send application/octet-stream: trust the bytes then.
+        if part_type not in ("", "application/octet-stream"):
+            raise UnsupportedMediaType(f"unsupported image type {part_type!r}: send image/jpeg or image/png")
+        part_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+    return detect.decode_image(data, part_type)
+
+
+def _wants_png(accept: str) -> bool:
+    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    return "image/png" in types and "application/json" not in types

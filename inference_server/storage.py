@@ -1,0 +1,147 @@
+"""`download(uri, dest)`: bring a model from wherever it lives to a local SavedModel directory.
+
+A table maps the URI scheme to a fetcher (remote.py); archives are unpacked safely and the
+SavedModel found inside (archives.py). Local paths are used in place, never copied.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from . import archives, remote
+
+log = logging.getLogger(__name__)
+
+MARKER = ".detector-download"
+Fetcher = Callable[[str, Path], Path]
+
+FETCHERS: dict[str, Fetcher] = {
+    "http": remote.fetch_http,
+    "https": remote.fetch_http,
+    "s3": remote.fetch_s3,
+    "gs": remote.fetch_gs,
+}
+
+
+class StorageError(Exception):
+    """Why the model could not be fetched, in words a user can act on."""
+
+
+class ModelNotFound(StorageError):
+    pass
+
+
+class AccessDenied(StorageError):
+    pass
+
+
+class NotAModel(StorageError):
+    pass
+
+
+def redact(uri: str) -> str:
+    """Drop user:password@ and the query (pre-signed URLs carry signatures there) before logging."""
+    parsed = urlparse(uri)
+    netloc = parsed.hostname or ""
+    if parsed.port:
+        netloc += f":{parsed.port}"
+    return parsed._replace(netloc=netloc, query="", fragment="").geturl() if parsed.scheme else uri
+
+
+def local_path(uri: str) -> Path | None:
+    """The filesystem path for file:// URIs and plain paths; None for remote schemes."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme in FETCHERS:
+        return None
+    if parsed.scheme and len(parsed.scheme) > 1:  # not a Windows drive letter either
+        raise StorageError(f"unsupported URI scheme {parsed.scheme!r}: use gs://, s3://, http(s)://, file:// or a path")
+    return Path(uri)
+
+
+def download(uri: str, dest: Path) -> Path:
+    """Return a directory holding saved_model.pb. Remote models end up at dest itself."""
+    dest = Path(dest)
+    path = local_path(uri)
+    if path is not None:
+        if not path.exists():
+            raise ModelNotFound(f"{path} does not exist")
+        if path.is_dir():
+            return _saved_model_in(path, uri)
+    if _already_downloaded(dest, uri):
+        log.info("model %s already in %s", redact(uri), dest)
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    # Stage inside dest: in the pod only dest (an emptyDir) is writable, not its parent.
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".fetch-") as tmp:
+        staging = Path(tmp)
+        fetched = path if path is not None else _fetch(uri, staging)
+        if fetched.is_file():
+            if not archives.is_archive(fetched):
+                raise NotAModel(f"{redact(uri)} is neither a SavedModel directory nor a .tar.gz/.tar/.zip archive")
+            try:
+                archives.unpack(fetched, staging / "unpacked")
+            except archives.ArchiveError as exc:
+                raise NotAModel(f"{redact(uri)}: {exc}") from exc
+            fetched = staging / "unpacked"
+        model = _saved_model_in(fetched, uri)
+        _replace_contents(dest, model)
+    (dest / MARKER).write_text(uri)
+    log.info("model %s downloaded to %s", redact(uri), dest)
+    return dest
+
+
+def fetch_file(uri: str, dest: Path) -> Path:
+    """A single small file (a label map): local paths are read in place, remote ones copied to dest."""
+    path = local_path(uri)
+    if path is not None:
+        if not path.is_file():
+            raise ModelNotFound(f"{path} does not exist or is not a file")
+        return path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:
+        fetched = _fetch(uri, Path(tmp))
+        if not fetched.is_file():
+            raise StorageError(f"{redact(uri)} is a prefix, not a file")
+        shutil.move(fetched, dest)
+    return dest
+
+
+def _fetch(uri: str, staging: Path) -> Path:
+    fetcher = FETCHERS[urlparse(uri).scheme]
+    try:
+        return fetcher(uri, staging)
+    except remote.NotFound as exc:
+        raise ModelNotFound(f"{redact(uri)} not found: {exc}") from exc
+    except remote.AccessDenied as exc:
+        raise AccessDenied(f"{redact(uri)}: access denied: {exc}") from exc
+    except remote.FetchError as exc:
+        raise StorageError(f"{redact(uri)}: {exc}") from exc
+
+
+def _saved_model_in(root: Path, uri: str) -> Path:
+    try:
+        return archives.find_saved_model(root)
+    except archives.ArchiveError as exc:
+        raise NotAModel(f"{redact(uri)}: {exc}") from exc
+
+
+def _already_downloaded(dest: Path, uri: str) -> bool:
+    marker = dest / MARKER
+    return marker.is_file() and marker.read_text() == uri and (dest / "saved_model.pb").is_file()
+
+
+def _replace_contents(dest: Path, model: Path) -> None:
+    """dest may be a mount point (an emptyDir): empty it rather than replace it."""
+    for child in dest.iterdir():
+        if child.name.startswith(".fetch-"):
+            continue
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    for child in model.iterdir():
+        shutil.move(str(child), dest / child.name)
