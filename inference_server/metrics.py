@@ -33,6 +33,9 @@ class Metrics:
             "detector_model_load_seconds", "time to download, load and warm up the model",
             registry=self.registry,
         )
+        self.in_flight = Gauge(
+            "detector_requests_in_flight", "requests being served, not counting /metrics", registry=self.registry
+        )
         self.ready = Gauge("detector_model_ready", "1 when the model serves requests", registry=self.registry)
 
     def observe_batch(self, size: int, seconds: float) -> None:

@@ -81,9 +81,14 @@ class RequestMetrics:
                 status["code"] = message["status"]
             await send(message)
 
+        counted = scope["path"] != "/metrics"  # a scrape should not see itself in flight
+        if counted:
+            self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, recording_send)
         finally:
+            if counted:
+                self.metrics.in_flight.dec()
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(endpoint, scope["method"], status["code"], time.perf_counter() - started)
