@@ -1,0 +1,59 @@
+-- Argo CD health for vision.mlops.dev/ObjectDetector, read from the status the operator writes
+-- (docs/design.md "ObjectDetector status"). Healthy only when Ready=True for the latest spec.
+local hs = {}
+
+local function condition(conditions, type)
+  for _, c in ipairs(conditions) do
+    if c.type == type then
+      return c
+    end
+  end
+  return nil
+end
+
+local status = obj.status
+if status == nil or status.conditions == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to report status"
+  return hs
+end
+
+-- A status written for an older spec says nothing about the current one.
+local generation = obj.metadata.generation
+if generation ~= nil and status.observedGeneration ~= generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
+  return hs
+end
+
+-- The operator sets Degraded=True for what will not heal by waiting: ModelLoadFailed,
+-- Unschedulable, InvalidSpec, ClaimNotFound, ServerCrashLooping.
+local degraded = condition(status.conditions, "Degraded")
+if degraded ~= nil and degraded.status == "True" then
+  hs.status = "Degraded"
+  hs.message = degraded.message or degraded.reason or "Degraded"
+  return hs
+end
+
+local ready = condition(status.conditions, "Ready")
+if ready ~= nil and ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = ready.message or "Ready"
+  return hs
+end
+
+-- Deliberately scaled to zero: nothing to wait for, nothing broken.
+if ready ~= nil and ready.reason == "ScaledToZero" then
+  hs.status = "Suspended"
+  hs.message = ready.message or "Scaled to zero"
+  return hs
+end
+
+-- Deploying, RollingOut or not yet reported: still converging.
+hs.status = "Progressing"
+if ready ~= nil and ready.message ~= nil and ready.message ~= "" then
+  hs.message = ready.message
+else
+  hs.message = "Waiting for the detector to become ready"
+end
+return hs

@@ -1,0 +1,56 @@
+"""Print the pinned requirement lines an image needs, read from pyproject.toml.
+
+The Dockerfiles install dependencies in a layer of their own, before any source is copied, so a
+source change does not reinstall TensorFlow. pyproject.toml stays the one place versions live.
+
+    python pyproject_requirements.py pyproject.toml server --tf-package 'tensorflow[and-cuda]'
+
+`--tf-package` swaps the distribution name of the TensorFlow requirement and keeps its version
+range, which is how one Dockerfile gives the CPU and the GPU server images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+# PEP 508 name (with optional extras) at the start of a requirement line.
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?")
+_TENSORFLOW_NAMES = {"tensorflow", "tensorflow-cpu"}
+
+
+def requirements(pyproject: dict, extra: str, tf_package: str | None = None) -> list[str]:
+    """Core dependencies plus one extra; pure so the unit tests can call it."""
+    project = pyproject["project"]
+    extras = project.get("optional-dependencies", {})
+    if extra not in extras:
+        raise KeyError(f"pyproject.toml has no extra {extra!r}; known: {sorted(extras)}")
+    lines = [*project.get("dependencies", []), *extras[extra]]
+    if tf_package is None:
+        return lines
+    return [_swap_tensorflow(line, tf_package) for line in lines]
+
+
+def _swap_tensorflow(line: str, tf_package: str) -> str:
+    match = _NAME.match(line)
+    if match is None or match.group(1).lower() not in _TENSORFLOW_NAMES:
+        return line
+    return tf_package + line[match.end():]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pyproject", type=Path)
+    parser.add_argument("extra")
+    parser.add_argument("--tf-package", default=None)
+    args = parser.parse_args(argv)
+    data = tomllib.loads(args.pyproject.read_text())
+    print("\n".join(requirements(data, args.extra, args.tf_package)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""deploy/: every overlay renders, and the rendered manifests keep the promises of the issue."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from .conftest import OVERLAYS, REPO, find, render
+
+CPU_IMAGE = "DETECTOR_CPU_IMAGE"
+GPU_IMAGE = "DETECTOR_GPU_IMAGE"
+# Cluster-scoped rules a Role cannot hold, and what peering becomes in one namespace.
+CLUSTER_ONLY = {"customresourcedefinitions", "namespaces"}
+NAMESPACED_EQUIVALENT = {"clusterkopfpeerings": "kopfpeerings"}
+
+
+def operator_container(objects: list[dict]) -> dict:
+    deployment = find(objects, "Deployment", "detector-operator")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_base_renders_with_crd_namespace_rbac_and_operator():
+    objects = render("deploy/base")
+    kinds = {o["kind"] for o in objects}
+    assert {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
+            "ClusterRoleBinding", "Deployment"} <= kinds
+    find(objects, "CustomResourceDefinition", "objectdetectors.vision.mlops.dev")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_operator_runs_one_replica_recreate_with_liveness_and_limits(rendered, overlay):
+    deployment = find(rendered[overlay], "Deployment", "detector-operator")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    container = operator_container(rendered[overlay])
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    port = env_of(container)["DETECTOR_LIVENESS_PORT"]["value"]
+    assert {"name": "healthz", "containerPort": int(port)} in container["ports"]
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][kind]), kind
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_operator_pod_meets_restricted_pod_security(rendered, overlay):
+    pod = find(rendered[overlay], "Deployment", "detector-operator")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["runAsUser"] != 0
+    context = operator_container(rendered[overlay])["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"]["drop"] == ["ALL"]
+    namespace = find(rendered[overlay], "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_operator_settings_name_both_server_images(rendered, overlay):
+    env = env_of(operator_container(rendered[overlay]))
+    assert env[CPU_IMAGE]["value"].startswith("ghcr.io/vision-mlops/detector-server:")
+    assert env[GPU_IMAGE]["value"].startswith("ghcr.io/vision-mlops/detector-server:")
+    assert env[CPU_IMAGE]["value"].endswith("-cpu") and env[GPU_IMAGE]["value"].endswith("-gpu")
+
+
+def test_production_pins_release_tags_for_operator_and_servers(rendered):
+    container = operator_container(rendered["production"])
+    assert container["image"] == "ghcr.io/vision-mlops/detector-operator:0.1.0"
+    env = env_of(container)
+    assert env[CPU_IMAGE]["value"] == "ghcr.io/vision-mlops/detector-server:0.1.0-cpu"
+    assert env[GPU_IMAGE]["value"] == "ghcr.io/vision-mlops/detector-server:0.1.0-gpu"
+
+
+def test_dev_uses_the_images_the_kind_script_builds(rendered):
+    container = operator_container(rendered["dev"])
+    script = (REPO / "deploy/kind/up.sh").read_text()
+    assert container["image"] in script
+    assert env_of(container)[CPU_IMAGE]["value"] in script
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_namespaced_object_lands_in_the_operators_namespace(rendered, overlay):
+    objects = rendered[overlay]
+    namespace = find(objects, "Namespace")["metadata"]["name"]
+    account = find(objects, "ServiceAccount", "detector-operator")
+    assert account["metadata"]["namespace"] == namespace
+    for binding in (o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "detector-operator", "namespace": namespace}]
+    pod = find(objects, "Deployment", "detector-operator")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "detector-operator"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_rbac_grants_no_secrets_no_wildcards_and_no_deletes(rendered, overlay):
+    roles = [o for o in rendered[overlay] if o["kind"] in ("Role", "ClusterRole")]
+    assert roles
+    for role in roles:
+        for rule in role["rules"]:
+            assert "secrets" not in rule["resources"] and "configmaps" not in rule["resources"]
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+            assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+
+
+def test_namespaced_overlay_watches_its_own_namespace_with_a_role_only(rendered):
+    objects = rendered["namespaced"]
+    assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    find(objects, "Role", "detector-operator")
+    watch = env_of(operator_container(objects))["DETECTOR_WATCH_NAMESPACES"]
+    assert watch["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert "value" not in watch
+
+
+def test_namespaced_role_matches_the_cluster_roles_namespaced_rules(rendered):
+    def normalised(rules):
+        return sorted((tuple(r["apiGroups"]), tuple(r["resources"]), tuple(sorted(r["verbs"])))
+                      for r in rules)
+
+    cluster_rules = find(rendered["production"], "ClusterRole", "detector-operator")["rules"]
+    expected = [
+        rule | {"resources": [NAMESPACED_EQUIVALENT.get(r, r) for r in rule["resources"]]}
+        for rule in cluster_rules if not CLUSTER_ONLY & set(rule["resources"])
+    ]
+    role_rules = find(rendered["namespaced"], "Role", "detector-operator")["rules"]
+    assert normalised(role_rules) == normalised(expected)
+
+
+def test_crd_copies_in_base_match_the_generated_crds():
+    generated = sorted((REPO / "crds").glob("*.yaml"))
+    assert generated, "crds/ is empty: run `make crds`"
+    copies = REPO / "deploy/base/crds"
+    listed = yaml.safe_load((copies / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == [p.name for p in generated], "deploy/base/crds/kustomization.yaml"
+    for source in generated:
+        copy = copies / source.name
+        assert copy.exists() and copy.read_text() == source.read_text(), (
+            f"{copy.relative_to(REPO)} is stale: cp crds/*.yaml deploy/base/crds/")
+
+
+def test_crds_sync_before_the_operator_in_argo_cd():
+    for crd in (o for o in render("deploy/base") if o["kind"] == "CustomResourceDefinition"):
+        assert crd["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == "-1"
