@@ -1,0 +1,56 @@
+"""`python -m detector_operator [--standalone]`: run the operator with settings from the env."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+import kopf
+
+from detector_operator import kube
+from detector_operator.settings import Settings, SettingsError
+
+
+async def _ensure_peering(config: Settings) -> None:
+    client = await kube.Kube.connect()
+    try:
+        await client.ensure_peering(config.peering_name, config.watch_namespaces)
+    finally:
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m detector_operator", description=__doc__)
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="skip kopf peering (only safe when a single replica runs)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = Settings.from_env(os.environ)
+    except SettingsError as e:
+        print(f"detector-operator: {e}", file=sys.stderr)
+        return 2
+    kopf.configure(verbose=config.log_level == "DEBUG")
+    logging.getLogger().setLevel(config.log_level)
+
+    import detector_operator.handlers  # noqa: F401  (registers the handlers)
+
+    if not args.standalone:
+        asyncio.run(_ensure_peering(config))
+    kopf.run(
+        standalone=args.standalone,
+        peering_name=None if args.standalone else config.peering_name,
+        clusterwide=not config.watch_namespaces,
+        namespaces=config.watch_namespaces,
+        liveness_endpoint=f"http://0.0.0.0:{config.liveness_port}/healthz",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

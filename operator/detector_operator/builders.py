@@ -1,0 +1,313 @@
+"""Desired children of an ObjectDetector: pure functions from the spec to manifests.
+
+Same input, same dict: no I/O, no clock, no kopf. Every reconcile applies these with
+server-side apply, so whatever is listed here is what the operator owns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from detector_operator import models
+from detector_operator.settings import Settings
+
+SERVER_PORT = 8080
+RUN_AS = 65532
+MODEL_DIR = "/models/model"
+PVC_MOUNT = "/models/pvc"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+
+CPU_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
+GPU_RESOURCES = {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "16Gi"}}
+# The downloader streams a tarball to disk: little CPU, bounded memory.
+INIT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ObjectDetector the children belong to."""
+
+    name: str
+    namespace: str
+    uid: str
+
+
+def child_name(od_name: str) -> str:
+    return f"{od_name}-detector"
+
+
+def selector_labels(od_name: str) -> dict[str, str]:
+    # Immutable in a Deployment: never add to it.
+    return {"app.kubernetes.io/name": "object-detector", "vision.mlops.dev/detector": od_name}
+
+
+def labels(od_name: str) -> dict[str, str]:
+    """Our labels only: never the user's (Argo CD's app.kubernetes.io/instance would get the
+    children pruned as if they belonged to the Application)."""
+    return {
+        "app.kubernetes.io/name": "object-detector",
+        "app.kubernetes.io/component": "inference-server",
+        "app.kubernetes.io/managed-by": "detector-operator",
+        "vision.mlops.dev/detector": od_name,
+    }
+
+
+def selector_string(od_name: str) -> str:
+    return ",".join(f"{k}={v}" for k, v in selector_labels(od_name).items())
+
+
+def service_url(owner: Owner, spec: models.ObjectDetectorSpec, cluster_domain: str) -> str:
+    return f"http://{child_name(owner.name)}.{owner.namespace}.svc.{cluster_domain}:{spec.port}"
+
+
+def owner_reference(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{models.GROUP}/{models.VERSION}",
+        "kind": models.KIND,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def metadata(owner: Owner) -> dict[str, Any]:
+    return {
+        "name": child_name(owner.name),
+        "namespace": owner.namespace,
+        "labels": labels(owner.name),
+        "ownerReferences": [owner_reference(owner)],
+    }
+
+
+@dataclass(frozen=True)
+class Placement:
+    limits: dict[str, Any]
+    node_selector: dict[str, str]
+    tolerations: list[dict[str, Any]]
+    affinity: dict[str, Any] | None
+
+
+def gpu_placement(spec: models.ObjectDetectorSpec) -> Placement:
+    """Where the pods may run: the one place that knows how GPUs are requested and found.
+
+    The user's nodeSelector/tolerations/affinity are merged with (not replaced by) what the GPU
+    needs; on a conflicting nodeSelector key the GPU's value wins, since the pod could not run
+    anywhere else.
+    """
+    node_selector = dict(spec.node_selector or {})
+    tolerations = [t.wire() for t in spec.tolerations or []]
+    limits: dict[str, Any] = {}
+    if spec.hardware == "gpu":
+        gpu = spec.gpu or models.GpuSpec()
+        limits[GPU_RESOURCE] = gpu.count
+        node_selector[GPU_PRESENT_LABEL] = "true"
+        if gpu.product:
+            node_selector[GPU_PRODUCT_LABEL] = gpu.product
+        gpu_toleration = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+        if gpu_toleration not in tolerations:
+            tolerations.append(gpu_toleration)
+    return Placement(limits, node_selector, tolerations, spec.affinity or None)
+
+
+def container_resources(spec: models.ObjectDetectorSpec, placement: Placement) -> dict[str, Any]:
+    base = GPU_RESOURCES if spec.hardware == "gpu" else CPU_RESOURCES
+    overrides = spec.resources or models.ResourceOverrides()
+    requests = {**base["requests"], **(overrides.requests or {})}
+    # The GPU limit comes from spec.gpu, so a resources override cannot contradict it.
+    limits = {**base["limits"], **(overrides.limits or {}), **placement.limits}
+    return {"requests": requests, "limits": limits}
+
+
+def image(spec: models.ObjectDetectorSpec, settings: Settings) -> str:
+    if spec.image:
+        return spec.image
+    return settings.gpu_image if spec.hardware == "gpu" else settings.cpu_image
+
+
+def label_map_file(uri: str) -> str:
+    """Where the downloader leaves the label map (it keeps the original extension)."""
+    return f"{MODEL_DIR}/label_map.json" if uri.lower().endswith(".json") else f"{MODEL_DIR}/label_map.pbtxt"
+
+
+def container_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def env_list(values: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"name": k, "value": str(v)} for k, v in values.items() if v is not None]
+
+
+def server_env(owner: Owner, spec: models.ObjectDetectorSpec) -> list[dict[str, str]]:
+    pvc = spec.pvc_claim
+    label_map: str | None = None
+    if spec.label_map_uri:
+        # A pvc:// model has no downloader, so the server fetches the label map itself.
+        label_map = spec.label_map_uri if pvc else label_map_file(spec.label_map_uri)
+    server = spec.server or models.ServerSettings()
+    return env_list(
+        {
+            "HOME": "/tmp",
+            "DETECTOR_MODEL_URI": f"{PVC_MOUNT}/{pvc[1]}".rstrip("/") if pvc else MODEL_DIR,
+            "DETECTOR_MODEL_NAME": spec.model_name or owner.name,
+            "DETECTOR_LABEL_MAP_URI": label_map,
+            "DETECTOR_HOST": "0.0.0.0",
+            "DETECTOR_PORT": SERVER_PORT,
+            "DETECTOR_MAX_BATCH_SIZE": server.max_batch_size,
+            "DETECTOR_BATCH_TIMEOUT_MS": server.batch_timeout_ms,
+            "DETECTOR_SCORE_THRESHOLD": server.score_threshold,
+            "DETECTOR_MAX_DETECTIONS": server.max_detections,
+            "DETECTOR_MAX_BODY_BYTES": server.max_body_bytes,
+        }
+    )
+
+
+def env_from(spec: models.ObjectDetectorSpec) -> list[dict[str, Any]]:
+    return [{"secretRef": {"name": spec.credentials_secret}}] if spec.credentials_secret else []
+
+
+def init_containers(spec: models.ObjectDetectorSpec, settings: Settings) -> list[dict[str, Any]]:
+    if spec.pvc_claim:
+        return []
+    args = ["--model-uri", spec.model_uri, "--dest", MODEL_DIR]
+    if spec.label_map_uri:
+        args += ["--label-map", spec.label_map_uri]
+    container: dict[str, Any] = {
+        "name": "fetch-model",
+        "image": image(spec, settings),
+        "command": ["python", "-m", "inference_server.download"],
+        "args": args,
+        "env": env_list({"HOME": "/tmp"}),
+        "resources": INIT_RESOURCES,
+        "securityContext": container_security(),
+        # The downloader writes its one-line reason there; the operator shows it as ModelLoadFailed.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [
+            {"name": "model", "mountPath": "/models"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    if spec.credentials_secret:
+        container["envFrom"] = env_from(spec)
+    return [container]
+
+
+def server_container(
+    owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings, placement: Placement
+) -> dict[str, Any]:
+    def probe(path: str, period: int, failures: int) -> dict[str, Any]:
+        return {
+            "httpGet": {"path": path, "port": "http"},
+            "periodSeconds": period,
+            "timeoutSeconds": 2,
+            "failureThreshold": failures,
+        }
+
+    mount = (
+        {"name": "model", "mountPath": PVC_MOUNT, "readOnly": True}
+        if spec.pvc_claim
+        else {"name": "model", "mountPath": "/models", "readOnly": True}
+    )
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": image(spec, settings),
+        "command": ["python", "-m", "inference_server"],
+        "env": server_env(owner, spec),
+        "ports": [{"name": "http", "containerPort": SERVER_PORT, "protocol": "TCP"}],
+        # Loading TensorFlow and warming the model up takes a while: give it five minutes
+        # before liveness may restart the pod.
+        "startupProbe": probe("/v2/health/live", 5, 60),
+        "livenessProbe": probe("/v2/health/live", 10, 3),
+        "readinessProbe": probe("/v2/health/ready", 5, 3),
+        "resources": container_resources(spec, placement),
+        "securityContext": container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if spec.credentials_secret:
+        container["envFrom"] = env_from(spec)
+    return container
+
+
+def volumes(spec: models.ObjectDetectorSpec) -> list[dict[str, Any]]:
+    pvc = spec.pvc_claim
+    model = (
+        {"name": "model", "persistentVolumeClaim": {"claimName": pvc[0], "readOnly": True}}
+        if pvc
+        else {"name": "model", "emptyDir": {}}
+    )
+    return [model, {"name": "tmp", "emptyDir": {}}]
+
+
+def deployment(owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings) -> dict[str, Any]:
+    placement = gpu_placement(spec)
+    pod_metadata: dict[str, Any] = {"labels": labels(owner.name)}
+    if spec.pod_annotations:
+        pod_metadata["annotations"] = dict(spec.pod_annotations)
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        # With hundreds of Services in a namespace, service links would flood the environment.
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "initContainers": init_containers(spec, settings),
+        "containers": [server_container(owner, spec, settings, placement)],
+        "volumes": volumes(spec),
+    }
+    if spec.service_account_name:
+        pod_spec["serviceAccountName"] = spec.service_account_name
+    if placement.node_selector:
+        pod_spec["nodeSelector"] = placement.node_selector
+    if placement.tolerations:
+        pod_spec["tolerations"] = placement.tolerations
+    if placement.affinity:
+        pod_spec["affinity"] = placement.affinity
+    if not pod_spec["initContainers"]:
+        del pod_spec["initContainers"]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(owner),
+        "spec": {
+            "replicas": spec.replicas,
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": selector_labels(owner.name)},
+            "template": {"metadata": pod_metadata, "spec": pod_spec},
+        },
+    }
+
+
+def service(owner: Owner, spec: models.ObjectDetectorSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(owner),
+        "spec": {
+            "type": spec.service_type,
+            "selector": selector_labels(owner.name),
+            "ports": [{"name": "http", "port": spec.port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def desired_objects(
+    owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings
+) -> list[dict[str, Any]]:
+    """Everything the operator applies for one ObjectDetector, in apply order."""
+    return [service(owner, spec), deployment(owner, spec, settings)]

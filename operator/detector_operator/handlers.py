@@ -1,0 +1,138 @@
+"""The thin kopf layer: watches in, `Reconciler.request` out.
+
+Only watch-event handlers and indexes, no state-keeping handlers (on.create/update/delete):
+kopf then keeps no progress or diff-base on the ObjectDetector and adds no finalizer, so the
+operator writes nothing but `.status` (Argo CD sees no drift) and deleting an ObjectDetector
+never waits for the operator; children go by ownerReference garbage collection.
+Indexes hold small views of the ObjectDetectors and their children; kopf fills them before any
+handler runs, so the first sync after a restart already sees the existing children.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import kopf
+
+from detector_operator import conditions, kube, models
+from detector_operator.reconcile import Detector, Key, Observed, Reconciler, ServiceView
+from detector_operator.settings import Settings
+
+OD = (models.GROUP, models.VERSION, models.PLURAL)
+DETECTOR_LABEL = "vision.mlops.dev/detector"
+OURS = {"app.kubernetes.io/managed-by": "detector-operator", DETECTOR_LABEL: kopf.PRESENT}
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config = Settings.from_env(os.environ)
+    # Events are recorded by kube.py with reasons of our own, never from log lines.
+    settings.posting.enabled = False
+    # Without a server-side timeout a silently dropped watch hangs forever (kopf #204, #698).
+    settings.watching.server_timeout = 60
+    settings.watching.client_timeout = 90
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 30
+    memo.config = config
+    memo.kube = await kube.Kube.connect()
+    memo.reconciler = Reconciler(memo.kube, config, lookup=_no_lookup_yet)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    memo.reconciler.close()
+    await memo.kube.close()
+
+
+def _no_lookup_yet(key: Key) -> Observed:
+    return Observed(detector=None, deployment=None, service=None, pods=[])
+
+
+# --- indexes: what the watches have seen, by (namespace, detector name) ---
+
+@kopf.index(*OD)
+def detectors(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, Detector]:
+    return {
+        (namespace, name): Detector(
+            namespace=namespace,
+            name=name,
+            uid=body["metadata"]["uid"],
+            generation=body["metadata"].get("generation", 0),
+            spec=dict(body.get("spec") or {}),
+            status=dict(body.get("status") or {}),
+        )
+    }
+
+
+@kopf.index("apps", "v1", "deployments", labels=OURS)
+def deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
+    return {(namespace, labels[DETECTOR_LABEL]): conditions.DeploymentView.of(body)}
+
+
+@kopf.index("", "v1", "services", labels=OURS)
+def services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
+    return {(namespace, labels[DETECTOR_LABEL]): ServiceView.of(dict(body))}
+
+
+@kopf.index("", "v1", "pods", labels=OURS)
+def pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
+    view = conditions.PodView.of(body)
+    # An empty mapping (not None, which kopf ignores) drops a terminating pod from the index.
+    return {(namespace, labels[DETECTOR_LABEL]): view} if view else {}
+
+
+def _bind(memo: kopf.Memo, indexes: dict[str, kopf.Index[Key, Any]]) -> Reconciler:
+    """Point the reconciler at kopf's live indexes (they are only handed to handlers)."""
+    reconciler: Reconciler = memo.reconciler
+    if reconciler.lookup is _no_lookup_yet:
+        ods, deps, svcs, pds = (indexes[n] for n in ("detectors", "deployments", "services", "pods"))
+
+        def lookup(key: Key) -> Observed:
+            return Observed(
+                detector=next(iter(ods.get(key, [])), None),
+                deployment=next(iter(deps.get(key, [])), None),
+                service=next(iter(svcs.get(key, [])), None),
+                pods=list(pds.get(key, [])),
+            )
+
+        reconciler.lookup = lookup
+    return reconciler
+
+
+# --- events: each one asks for a sync of the ObjectDetector it concerns ---
+
+@kopf.on.event(*OD)
+async def detector_event(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    await _bind(memo, kwargs).request((namespace, name))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=OURS)
+async def deployment_event(
+    type: str, namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    await _child_event("Deployment", type, (namespace, labels[DETECTOR_LABEL]), memo, kwargs)
+
+
+@kopf.on.event("", "v1", "services", labels=OURS)
+async def service_event(
+    type: str, namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    await _child_event("Service", type, (namespace, labels[DETECTOR_LABEL]), memo, kwargs)
+
+
+@kopf.on.event("", "v1", "pods", labels=OURS)
+async def pod_event(
+    type: str, namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    await _child_event("Pod", type, (namespace, labels[DETECTOR_LABEL]), memo, kwargs)
+
+
+async def _child_event(
+    kind: str, type: str, key: Key, memo: kopf.Memo, indexes: dict[str, Any]
+) -> None:
+    reconciler = _bind(memo, indexes)
+    if type == "DELETED" and kind in ("Deployment", "Service"):
+        reconciler.child_deleted(key, kind)
+    await reconciler.request(key)
+

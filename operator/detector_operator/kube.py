@@ -1,0 +1,248 @@
+"""The only module that talks to the Kubernetes API server.
+
+A small aiohttp client: server-side apply with one field manager, status merge patches,
+Events and reads, with typed errors. Credentials come from kubernetes_asyncio's loaders
+(in-cluster service account, else the kubeconfig), the same way kopf finds them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import json
+import logging
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from detector_operator import models
+from detector_operator.settings import FIELD_MANAGER
+
+log = logging.getLogger(__name__)
+
+# (api prefix, plural) per kind the operator touches.
+KINDS: dict[str, tuple[str, str]] = {
+    "Deployment": ("/apis/apps/v1", "deployments"),
+    "Service": ("/api/v1", "services"),
+    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims"),
+    "Event": ("/api/v1", "events"),
+    models.KIND: (f"/apis/{models.GROUP}/{models.VERSION}", models.PLURAL),
+}
+
+
+class KubeError(Exception):
+    """The API server refused a request (or could not be reached)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
+
+
+class NotFound(KubeError):
+    pass
+
+
+class Invalid(KubeError):
+    """400/422: the object itself is wrong; retrying the same object cannot help."""
+
+
+class Conflict(KubeError):
+    pass
+
+
+class Forbidden(KubeError):
+    @property
+    def namespace_terminating(self) -> bool:
+        return "being terminated" in self.message
+
+
+class Unavailable(KubeError):
+    """5xx, 429 or no connection: worth retrying later."""
+
+
+def error_for(status: int, body: str) -> KubeError:
+    try:
+        data = json.loads(body)
+        reason, message = data.get("reason", ""), data.get("message", body)
+    except ValueError:
+        reason, message = "", body
+    cls: type[KubeError] = {404: NotFound, 400: Invalid, 422: Invalid, 409: Conflict, 403: Forbidden}.get(
+        status, Unavailable if status >= 500 or status == 429 else KubeError
+    )
+    return cls(status, reason, message)
+
+
+def path(kind: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+    prefix, plural = KINDS[kind]
+    out = f"{prefix}/namespaces/{namespace}/{plural}"
+    if name:
+        out += f"/{name}"
+    if subresource:
+        out += f"/{subresource}"
+    return out
+
+
+@dataclass
+class Credentials:
+    server: str
+    ssl_context: ssl.SSLContext | bool
+    auth_header: str | None
+
+
+async def load_credentials() -> Credentials:
+    from kubernetes_asyncio import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        await config.load_kube_config()
+    cfg = client.Configuration.get_default_copy()
+    header = cfg.get_api_key_with_prefix("BearerToken")
+    if inspect.isawaitable(header):
+        header = await header
+    if cfg.verify_ssl:
+        ctx: ssl.SSLContext | bool = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+        if cfg.cert_file:
+            ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+    else:
+        ctx = False
+    return Credentials(server=cfg.host.rstrip("/"), ssl_context=ctx, auth_header=header or None)
+
+
+class Kube:
+    def __init__(self, credentials: Credentials, session: aiohttp.ClientSession) -> None:
+        self.credentials = credentials
+        self.session = session
+
+    @classmethod
+    async def connect(cls) -> Kube:
+        creds = await load_credentials()
+        connector = aiohttp.TCPConnector(ssl=creds.ssl_context, limit=64)
+        session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=30),
+            headers={"User-Agent": f"{FIELD_MANAGER}/0.1.0"},
+        )
+        return cls(creds, session)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def request(
+        self,
+        method: str,
+        url_path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if self.credentials.auth_header:
+            headers["Authorization"] = self.credentials.auth_header
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        for attempt in (1, 2):
+            try:
+                async with self.session.request(
+                    method, self.credentials.server + url_path, data=data, params=params, headers=headers
+                ) as rsp:
+                    text = await rsp.text()
+                    if rsp.status == 401 and attempt == 1:
+                        # A rotated service-account token: load it again and retry once.
+                        self.credentials = await load_credentials()
+                        if self.credentials.auth_header:
+                            headers["Authorization"] = self.credentials.auth_header
+                        continue
+                    if rsp.status >= 400:
+                        raise error_for(rsp.status, text)
+                    return json.loads(text) if text else {}
+            except (aiohttp.ClientError, TimeoutError) as e:
+                raise Unavailable(0, type(e).__name__, str(e) or "no answer from the API server") from e
+        raise Unavailable(401, "Unauthorized", "credentials rejected")
+
+    async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply: the API server merges our fields and takes them back from anyone
+        who changed them (force), which is what repairs drift."""
+        meta = obj["metadata"]
+        return await self.request(
+            "PATCH",
+            path(obj["kind"], meta["namespace"], meta["name"]),
+            body=obj,
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            content_type="application/apply-patch+yaml",  # JSON is YAML
+        )
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.request("GET", path(kind, namespace, name))
+        except NotFound:
+            return None
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Write the ObjectDetector's status only: spec and metadata are the user's (GitOps)."""
+        return await self.request(
+            "PATCH",
+            path(models.KIND, namespace, name, "status"),
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
+
+    async def post_event(
+        self,
+        involved: dict[str, str],
+        *,
+        reason: str,
+        message: str,
+        warning: bool = False,
+        now: datetime.datetime | None = None,
+    ) -> None:
+        """Record an Event on an ObjectDetector. Best effort: a lost Event never fails a sync."""
+        stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{involved['name']}.", "namespace": involved["namespace"]},
+            "involvedObject": {
+                "apiVersion": f"{models.GROUP}/{models.VERSION}",
+                "kind": models.KIND,
+                "name": involved["name"],
+                "namespace": involved["namespace"],
+                "uid": involved["uid"],
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": socket.gethostname(),
+            "action": reason,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            await self.request("POST", path("Event", involved["namespace"]), body=event)
+        except KubeError as e:
+            log.warning("could not record event %s on %s/%s: %s", reason, involved["namespace"], involved["name"], e)
+
+    async def ensure_peering(self, name: str, namespaces: tuple[str, ...]) -> None:
+        """Create kopf's peering object(s) if missing, so two replicas see each other."""
+        targets = (
+            [("/apis/kopf.dev/v1/clusterkopfpeerings", "ClusterKopfPeering", None)]
+            if not namespaces
+            else [(f"/apis/kopf.dev/v1/namespaces/{ns}/kopfpeerings", "KopfPeering", ns) for ns in namespaces]
+        )
+        for collection, kind, ns in targets:
+            meta: dict[str, str] = {"name": name}
+            if ns:
+                meta["namespace"] = ns
+            try:
+                await self.request("POST", collection, body={"apiVersion": "kopf.dev/v1", "kind": kind, "metadata": meta})
+            except Conflict:
+                pass  # already there

@@ -1,0 +1,303 @@
+"""The ObjectDetector API: the single source of truth for the CRD schema and the operator.
+
+Pure: no kopf, no Kubernetes client. Field names are camelCase on the wire (aliases) and
+snake_case in Python. Descriptions end up in the CRD, so `kubectl explain` reads them.
+CEL rules (`x-kubernetes-validations`) are attached with `cel(...)`; crdgen.py moves them into
+the schema and `validate_spec` repeats the ones the operator relies on, for objects created
+before a rule existed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+GROUP = "vision.mlops.dev"
+VERSION = "v1alpha1"
+KIND = "ObjectDetector"
+PLURAL = "objectdetectors"
+SINGULAR = "objectdetector"
+SHORT_NAMES = ["od"]
+CATEGORIES = ["all", "ml"]
+
+URI_SCHEMES = ("gs", "s3", "http", "https", "file", "pvc")
+URI_PATTERN = r"^(gs|s3|https?|file|pvc)://.+"
+# pvc://<claim>[/<path inside the claim>]; the claim is a DNS-1123 subdomain.
+PVC_PATTERN = r"^pvc://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/.*)?$"
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A quantity such as "500m", "2Gi" or 1 (the CRD keeps it as int-or-string).
+Quantity = int | str
+
+
+def cel(rule: str, message: str) -> dict[str, Any]:
+    """A CEL validation rule for `json_schema_extra`; crdgen turns it into x-kubernetes-validations."""
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message}]}
+
+
+class _Model(BaseModel):
+    # Unknown fields are pruned by the API server anyway; ignoring them keeps an older operator
+    # working against a newer CRD.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The camelCase dict as stored in Kubernetes, without unset optional fields."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+URI_RULE = cel(
+    "self.matches('" + URI_PATTERN + "')",
+    "must be a URI starting with gs://, s3://, http://, https://, file:// or pvc://",
+)
+PVC_RULE = cel(
+    "!self.startsWith('pvc://') || self.matches('" + PVC_PATTERN + "')",
+    "a pvc:// URI must be pvc://<claim-name>/<path>, with a lowercase DNS claim name",
+)
+
+
+class GpuSpec(_Model):
+    """GPUs for each replica. Only valid with `hardware: gpu`."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel("self.count >= 1", "gpu.count must be at least 1"),
+    )
+
+    count: int = Field(
+        1,
+        description="Number of GPUs (nvidia.com/gpu) each replica gets. At least 1.",
+    )
+    product: str | None = Field(
+        None,
+        description=(
+            "GPU model to schedule on, matched against the node label nvidia.com/gpu.product "
+            "(for example NVIDIA-L4 or NVIDIA-A100-SXM4-80GB). Any GPU node when omitted."
+        ),
+    )
+
+
+class ServerSettings(_Model):
+    """Inference server tuning. Omitted fields keep the server's defaults."""
+
+    max_batch_size: int | None = Field(
+        None, ge=1, le=1024, description="Largest batch of images run through the model at once."
+    )
+    batch_timeout_ms: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        description="How long a request may wait for a batch to fill, in milliseconds.",
+    )
+    score_threshold: float | None = Field(
+        None, ge=0, le=1, description="Detections scoring below this are dropped (0 to 1)."
+    )
+    max_detections: int | None = Field(
+        None, ge=1, le=1000, description="Most detections returned per image."
+    )
+    max_body_bytes: int | None = Field(
+        None, ge=1024, description="Largest request body accepted, in bytes."
+    )
+
+
+class ResourceOverrides(_Model):
+    """Compute resources for the inference server container, merged over the defaults."""
+
+    requests: dict[str, Quantity] | None = Field(
+        None, description="Resource requests, e.g. {cpu: '2', memory: 4Gi}."
+    )
+    limits: dict[str, Quantity] | None = Field(
+        None, description="Resource limits, e.g. {memory: 8Gi}. The GPU limit comes from `gpu`."
+    )
+
+
+class Toleration(_Model):
+    """A Kubernetes toleration (core/v1 Toleration)."""
+
+    key: str | None = Field(None, description="Taint key the toleration applies to.")
+    operator: Literal["Exists", "Equal"] | None = Field(
+        None, description="Exists or Equal (default Equal)."
+    )
+    value: str | None = Field(None, description="Taint value for operator Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="Taint effect to match; all effects when empty."
+    )
+    toleration_seconds: int | None = Field(
+        None, description="For NoExecute: how long the pod stays bound after the taint appears."
+    )
+
+
+class ObjectDetectorSpec(_Model):
+    """Desired state of an ObjectDetector: which model to serve, how many replicas, on what."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.gpu) || self.hardware == 'gpu'",
+                    "message": "gpu may only be set when hardware is gpu",
+                }
+            ]
+        }
+    )
+
+    model_uri: str = Field(
+        ...,
+        min_length=1,
+        max_length=2048,  # CEL cost estimation needs a bound for matches()
+        description=(
+            "Where the TensorFlow SavedModel lives (a TF2 Detection Model Zoo style directory "
+            "or .tar.gz): gs://bucket/path, s3://bucket/path, http(s)://host/model.tar.gz, "
+            "file:///path on the node, or pvc://claim-name/path to mount a "
+            "PersistentVolumeClaim read-only."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": URI_RULE["x-kubernetes-validations"]
+            + PVC_RULE["x-kubernetes-validations"]
+        },
+    )
+    model_name: str | None = Field(
+        None,
+        max_length=63,
+        pattern=DNS1123_LABEL,
+        description="Name the model is served under (URL paths). Defaults to the object's name.",
+    )
+    label_map_uri: str | None = Field(
+        None,
+        max_length=2048,
+        description=(
+            "Optional label map (.pbtxt or .json) mapping class ids to names; same URI schemes "
+            "as modelUri except pvc://."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.matches('^(gs|s3|https?|file)://.+')",
+                    "message": "must be a URI starting with gs://, s3://, http://, https:// or file://",
+                }
+            ]
+        },
+    )
+    replicas: int = Field(1, ge=0, description="Number of server replicas. 0 stops serving.")
+    hardware: Literal["cpu", "gpu"] = Field(
+        "cpu", description="cpu (default) or gpu. gpu uses the GPU server image and `gpu`."
+    )
+    gpu: GpuSpec | None = Field(
+        None,
+        description="GPU count and product per replica; only with hardware: gpu (count 1 if omitted).",
+    )
+    server: ServerSettings | None = Field(
+        None, description="Inference server settings: batching, score threshold, detections."
+    )
+    resources: ResourceOverrides | None = Field(
+        None, description="Requests and limits for the server container, merged over defaults."
+    )
+    node_selector: dict[str, str] | None = Field(
+        None, description="Extra node labels to require; merged with the GPU selector."
+    )
+    tolerations: list[Toleration] | None = Field(
+        None, description="Extra tolerations; merged with the GPU toleration."
+    )
+    affinity: dict[str, Any] | None = Field(
+        None,
+        description="A core/v1 Affinity for the server pods (nodeAffinity, podAntiAffinity...).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    image: str | None = Field(
+        None, min_length=1, description="Server image override; defaults to the operator's setting."
+    )
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        "ClusterIP", description="Type of the Service in front of the replicas."
+    )
+    port: int = Field(8080, ge=1, le=65535, description="Port the Service listens on.")
+    pod_annotations: dict[str, str] | None = Field(
+        None,
+        description="Annotations added to the server pods (for example Prometheus or Istio).",
+    )
+    service_account_name: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="ServiceAccount for the pods, e.g. for workload identity to a bucket.",
+    )
+    credentials_secret: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description=(
+            "Secret whose keys become environment variables of the downloader and the server "
+            "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3, ...)."
+        ),
+    )
+
+    @property
+    def pvc_claim(self) -> tuple[str, str] | None:
+        """(claim, path inside the claim) for a pvc:// model, else None."""
+        if not self.model_uri.startswith("pvc://"):
+            return None
+        claim, _, path = self.model_uri.removeprefix("pvc://").partition("/")
+        return claim, path
+
+
+class Condition(_Model):
+    """A status condition in the metav1.Condition shape."""
+
+    type: str = Field(..., description="Ready, Progressing or Degraded.")
+    status: Literal["True", "False", "Unknown"] = Field(..., description="True, False or Unknown.")
+    reason: str = Field(..., description="CamelCase reason, e.g. Serving or Unschedulable.")
+    message: str = Field("", description="Human-readable details.")
+    last_transition_time: str = Field(
+        ..., description="When status last changed (RFC 3339); unchanged on same-status updates."
+    )
+    observed_generation: int | None = Field(
+        None, description="The ObjectDetector generation this condition was computed for."
+    )
+
+
+class ObjectDetectorStatus(_Model):
+    """Observed state, written by the operator only."""
+
+    observed_generation: int | None = Field(
+        None, description="The ObjectDetector generation the operator last acted on."
+    )
+    replicas: int | None = Field(None, description="Server pods that exist (scale subresource).")
+    ready_replicas: int | None = Field(None, description="Server pods that are ready to serve.")
+    selector: str | None = Field(
+        None, description="Label selector of the server pods (scale subresource, HPA)."
+    )
+    url: str | None = Field(None, description="In-cluster URL of the Service.")
+    conditions: list[Condition] | None = Field(
+        None,
+        description="Ready, Progressing and Degraded.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+
+
+class InvalidSpec(ValueError):
+    """The spec cannot be served; the message says why, in words a user can act on."""
+
+
+def parse_spec(raw: dict[str, Any] | None) -> ObjectDetectorSpec:
+    """Validate a spec as stored in Kubernetes, repeating the CRD's CEL rules.
+
+    The API server normally enforces them; an object admitted under an older CRD might not be.
+    """
+    try:
+        spec = ObjectDetectorSpec.model_validate(raw or {})
+    except ValidationError as e:
+        problems = "; ".join(
+            f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise InvalidSpec(problems) from None
+    if not re.match(URI_PATTERN, spec.model_uri):
+        raise InvalidSpec(f"spec.modelUri {spec.model_uri!r}: {URI_RULE['x-kubernetes-validations'][0]['message']}")
+    if spec.model_uri.startswith("pvc://") and not re.match(PVC_PATTERN, spec.model_uri):
+        raise InvalidSpec(f"spec.modelUri {spec.model_uri!r}: {PVC_RULE['x-kubernetes-validations'][0]['message']}")
+    if spec.gpu is not None and spec.hardware != "gpu":
+        raise InvalidSpec("spec.gpu may only be set when hardware is gpu")
+    if spec.gpu is not None and spec.gpu.count < 1:
+        raise InvalidSpec("spec.gpu.count must be at least 1")
+    return spec

@@ -1,0 +1,165 @@
+"""Desired children: names, labels, owner, placement, security, and what rolls the Deployment."""
+from __future__ import annotations
+
+from detector_operator import builders
+from detector_operator.models import parse_spec
+from detector_operator.settings import Settings
+
+OWNER = builders.Owner(name="street-cams", namespace="vision", uid="uid-1")
+SETTINGS = Settings(cpu_image="reg/server:cpu", gpu_image="reg/server:gpu")
+
+
+def deployment(**spec):
+    return builders.deployment(OWNER, parse_spec({"modelUri": "gs://b/m.tar.gz", **spec}), SETTINGS)
+
+
+def pod(**spec):
+    return deployment(**spec)["spec"]["template"]["spec"]
+
+
+def server(**spec):
+    return pod(**spec)["containers"][0]
+
+
+def env(container):
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def test_children_have_fixed_names_our_labels_and_a_controller_owner_reference():
+    spec = parse_spec({"modelUri": "gs://b/m"})
+    for obj in builders.desired_objects(OWNER, spec, SETTINGS):
+        meta = obj["metadata"]
+        assert meta["name"] == "street-cams-detector" and meta["namespace"] == "vision"
+        assert meta["labels"] == {
+            "app.kubernetes.io/name": "object-detector",
+            "app.kubernetes.io/component": "inference-server",
+            "app.kubernetes.io/managed-by": "detector-operator",
+            "vision.mlops.dev/detector": "street-cams",
+        }
+        assert meta["ownerReferences"] == [{
+            "apiVersion": "vision.mlops.dev/v1alpha1", "kind": "ObjectDetector", "name": "street-cams",
+            "uid": "uid-1", "controller": True, "blockOwnerDeletion": True,
+        }]
+
+
+def test_cpu_detector_gets_cpu_image_and_cpu_requests_without_gpu_placement():
+    p = pod()
+    c = p["containers"][0]
+    assert c["image"] == "reg/server:cpu"
+    assert c["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+    assert "nvidia.com/gpu" not in c["resources"]["limits"]
+    assert "nodeSelector" not in p and "tolerations" not in p
+
+
+def test_gpu_detector_gets_gpu_limit_selector_and_toleration():
+    p = pod(hardware="gpu", gpu={"count": 2, "product": "NVIDIA-L4"})
+    c = p["containers"][0]
+    assert c["image"] == "reg/server:gpu"
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 2
+    assert p["nodeSelector"] == {"nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": "NVIDIA-L4"}
+    assert p["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_gpu_without_product_runs_on_any_gpu_node_with_one_gpu():
+    p = pod(hardware="gpu")
+    assert p["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert p["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+
+
+def test_user_placement_is_merged_not_replaced():
+    user_tol = {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+    affinity = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+    p = pod(hardware="gpu", nodeSelector={"zone": "a"}, tolerations=[user_tol], affinity=affinity)
+    assert p["nodeSelector"] == {"zone": "a", "nvidia.com/gpu.present": "true"}
+    assert p["tolerations"][0] == user_tol and len(p["tolerations"]) == 2
+    assert p["affinity"] == affinity
+
+
+def test_resource_overrides_merge_over_defaults_but_cannot_drop_the_gpu_limit():
+    c = server(hardware="gpu", resources={"requests": {"memory": "4Gi"}, "limits": {"nvidia.com/gpu": 9}})
+    assert c["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
+
+
+def test_pods_pass_podsecurity_restricted():
+    p = pod()
+    assert p["securityContext"]["runAsNonRoot"] is True
+    assert p["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for c in p["initContainers"] + p["containers"]:
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["readOnlyRootFilesystem"] is True and sc["runAsNonRoot"] is True
+        assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+
+
+def test_init_container_downloads_the_model_with_the_server_image_into_an_empty_dir():
+    p = pod(labelMapUri="gs://b/labels.json")
+    init = p["initContainers"][0]
+    assert init["image"] == "reg/server:cpu"
+    assert init["command"] == ["python", "-m", "inference_server.download"]
+    assert init["args"] == ["--model-uri", "gs://b/m.tar.gz", "--dest", "/models/model",
+                            "--label-map", "gs://b/labels.json"]
+    assert {"name": "model", "emptyDir": {}} in p["volumes"]
+    e = env(p["containers"][0])
+    assert e["DETECTOR_MODEL_URI"] == "/models/model"
+    assert e["DETECTOR_LABEL_MAP_URI"] == "/models/model/label_map.json"
+    assert e["DETECTOR_MODEL_NAME"] == "street-cams"
+
+
+def test_pvc_model_mounts_the_claim_read_only_and_skips_the_download():
+    p = pod(modelUri="pvc://model-store/zoo/ssd")
+    assert "initContainers" not in p
+    assert {"name": "model", "persistentVolumeClaim": {"claimName": "model-store", "readOnly": True}} in p["volumes"]
+    c = p["containers"][0]
+    assert {"name": "model", "mountPath": "/models/pvc", "readOnly": True} in c["volumeMounts"]
+    assert env(c)["DETECTOR_MODEL_URI"] == "/models/pvc/zoo/ssd"
+
+
+def test_probes_hit_the_server_health_endpoints_on_the_named_port():
+    c = server()
+    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+
+
+def test_server_settings_become_environment_variables():
+    e = env(server(server={"maxBatchSize": 8, "batchTimeoutMs": 5, "scoreThreshold": 0.4, "maxDetections": 50}))
+    assert (e["DETECTOR_MAX_BATCH_SIZE"], e["DETECTOR_BATCH_TIMEOUT_MS"],
+            e["DETECTOR_SCORE_THRESHOLD"], e["DETECTOR_MAX_DETECTIONS"]) == ("8", "5", "0.4", "50")
+    assert "DETECTOR_MAX_BATCH_SIZE" not in env(server())
+
+
+def test_changing_model_gpu_or_server_settings_changes_the_pod_template():
+    base = deployment(hardware="gpu")["spec"]["template"]
+    for change in ({"modelUri": "gs://b/other"}, {"gpu": {"count": 2}}, {"server": {"maxBatchSize": 2}}):
+        assert deployment(hardware="gpu", **change)["spec"]["template"] != base, change
+    # Scaling alone does not roll the pods.
+    assert deployment(hardware="gpu", replicas=3)["spec"]["template"] == base
+
+
+def test_pod_annotations_are_merged_into_the_template_only():
+    d = deployment(podAnnotations={"prometheus.io/scrape": "true"})
+    assert d["spec"]["template"]["metadata"]["annotations"] == {"prometheus.io/scrape": "true"}
+    assert "annotations" not in d["metadata"]
+
+
+def test_service_selects_the_pods_on_the_named_port():
+    svc = builders.service(OWNER, parse_spec({"modelUri": "gs://b/m", "port": 80, "serviceType": "NodePort"}))
+    assert svc["spec"] == {
+        "type": "NodePort",
+        "selector": {"app.kubernetes.io/name": "object-detector", "vision.mlops.dev/detector": "street-cams"},
+        "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+    }
+    assert builders.selector_string("street-cams") == (
+        "app.kubernetes.io/name=object-detector,vision.mlops.dev/detector=street-cams"
+    )
+
+
+def test_credentials_secret_reaches_downloader_and_server():
+    p = pod(credentialsSecret="s3-creds")
+    for c in p["initContainers"] + p["containers"]:
+        assert c["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
+
+
+def test_same_input_same_output():
+    assert deployment(hardware="gpu") == deployment(hardware="gpu")

@@ -1,0 +1,153 @@
+"""Status from children: every Ready reason, Progressing, Degraded and transition times."""
+from __future__ import annotations
+
+from detector_operator.conditions import DeploymentView, PodView, compute_status
+
+T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
+
+
+def dep(replicas=1, ready=1, updated=None, available=None, generation=1, observed=1):
+    updated = replicas if updated is None else updated
+    available = ready if available is None else available
+    return DeploymentView(generation, observed, replicas, updated, ready, available)
+
+
+def status(*, replicas=1, deployment=None, pods=(), previous=(), now=T0, spec_error=None):
+    return compute_status(
+        generation=3, replicas=replicas, deployment=deployment, pods=pods,
+        previous_conditions=previous, now=now, selector="a=b", url="http://x", spec_error=spec_error,
+    )
+
+
+def cond(st, type_):
+    return next(c for c in st["conditions"] if c["type"] == type_)
+
+
+def pod_body(name="p1", *, phase_conditions=(), init=(), containers=(), deleting=False):
+    meta = {"name": name}
+    if deleting:
+        meta["deletionTimestamp"] = T0
+    return {"metadata": meta, "status": {
+        "conditions": list(phase_conditions), "initContainerStatuses": list(init),
+        "containerStatuses": list(containers)}}
+
+
+CRASHLOOP = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting"}}
+
+
+def crashed(name, message):
+    return {"name": name, "state": CRASHLOOP,
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": message}}}
+
+
+def test_all_replicas_ready_is_serving_and_rollout_complete():
+    st = status(deployment=dep(replicas=1, ready=1))
+    assert (cond(st, "Ready")["status"], cond(st, "Ready")["reason"]) == ("True", "Serving")
+    assert cond(st, "Progressing")["reason"] == "RolloutComplete"
+    assert (cond(st, "Degraded")["status"], cond(st, "Degraded")["reason"]) == ("False", "AsExpected")
+    assert st["observedGeneration"] == 3 and st["readyReplicas"] == 1 and st["replicas"] == 1
+    assert st["selector"] == "a=b" and st["url"] == "http://x"
+    assert all(c["observedGeneration"] == 3 for c in st["conditions"])
+
+
+def test_unscheduled_pod_shows_unschedulable_with_the_scheduler_message():
+    msg = "0/4 nodes are available: 2 Insufficient nvidia.com/gpu."
+    p = PodView.of(pod_body(phase_conditions=[
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg}]))
+    st = status(deployment=dep(ready=0), pods=[p])
+    ready = cond(st, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Unschedulable") and msg in ready["message"]
+    assert (cond(st, "Degraded")["status"], cond(st, "Degraded")["reason"]) == ("True", "Unschedulable")
+    assert cond(st, "Progressing")["reason"] == "RollingOut"
+
+
+def test_missing_claim_shows_claim_not_found():
+    p = PodView.of(pod_body(phase_conditions=[{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": '0/4 nodes are available: persistentvolumeclaim "model-store" not found.'}]))
+    ready = cond(status(deployment=dep(ready=0), pods=[p]), "Ready")
+    assert ready["reason"] == "ClaimNotFound" and "'model-store'" in ready["message"]
+
+
+def test_crashlooping_init_container_shows_model_load_failed_with_its_termination_message():
+    p = PodView.of(pod_body(init=[crashed("fetch-model", "no such bucket: my-models")]))
+    ready = cond(status(deployment=dep(ready=0), pods=[p]), "Ready")
+    assert ready["reason"] == "ModelLoadFailed"
+    assert "no such bucket: my-models" in ready["message"] and "exit code 1" in ready["message"]
+    assert "back-off" not in ready["message"]  # changes every retry: would make idle writes
+
+
+def test_crashlooping_server_shows_server_crash_looping():
+    p = PodView.of(pod_body(containers=[crashed("server", "OOM while loading")]))
+    st = status(deployment=dep(ready=0), pods=[p])
+    assert cond(st, "Ready")["reason"] == "ServerCrashLooping"
+    assert cond(st, "Degraded")["reason"] == "ServerCrashLooping"
+
+
+def test_running_but_unready_pods_are_deploying_not_degraded():
+    p = PodView.of(pod_body(phase_conditions=[{"type": "Ready", "status": "False"}]))
+    st = status(deployment=dep(ready=0, available=0), pods=[p])
+    assert cond(st, "Ready")["reason"] == "Deploying" and "0/1" in cond(st, "Ready")["message"]
+    assert cond(st, "Degraded")["status"] == "False"
+
+
+def test_image_pull_problems_are_named_in_the_deploying_message():
+    p = PodView.of(pod_body(containers=[{"name": "server", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]))
+    assert "ImagePullBackOff" in cond(status(deployment=dep(ready=0), pods=[p]), "Ready")["message"]
+
+
+def test_no_deployment_yet_is_deploying_and_rolling_out():
+    st = status()
+    assert cond(st, "Ready")["reason"] == "Deploying"
+    assert (cond(st, "Progressing")["status"], cond(st, "Progressing")["reason"]) == ("True", "RollingOut")
+
+
+def test_rollout_in_progress_keeps_serving_while_progressing():
+    st = status(replicas=2, deployment=dep(replicas=3, ready=2, updated=1, generation=2, observed=2))
+    assert cond(st, "Ready")["reason"] == "Serving"
+    assert cond(st, "Progressing")["status"] == "True"
+
+
+def test_unobserved_deployment_generation_is_still_rolling_out():
+    st = status(deployment=dep(generation=2, observed=1))
+    assert cond(st, "Progressing")["reason"] == "RollingOut"
+
+
+def test_zero_replicas_is_scaled_to_zero():
+    st = status(replicas=0, deployment=dep(replicas=0, ready=0))
+    assert (cond(st, "Ready")["status"], cond(st, "Ready")["reason"]) == ("False", "ScaledToZero")
+    assert cond(st, "Degraded")["status"] == "False"
+
+
+def test_spec_error_wins_over_everything():
+    st = status(deployment=dep(), spec_error="spec.gpu may only be set when hardware is gpu")
+    assert cond(st, "Ready")["reason"] == "InvalidSpec" and cond(st, "Degraded")["reason"] == "InvalidSpec"
+    assert cond(st, "Progressing")["status"] == "False"
+
+
+def test_terminating_pods_are_ignored():
+    assert PodView.of(pod_body(init=[crashed("fetch-model", "x")], deleting=True)) is None
+
+
+def test_last_transition_time_moves_only_on_a_flip():
+    first = status(deployment=dep(ready=0), now=T0)
+    same = status(deployment=dep(ready=0), previous=first["conditions"], now=T1)
+    assert same == first  # identical status: nothing to write
+    flipped = status(deployment=dep(ready=1), previous=first["conditions"], now=T1)
+    assert cond(flipped, "Ready")["lastTransitionTime"] == T1
+    assert cond(flipped, "Degraded")["lastTransitionTime"] == T0  # still False
+
+
+def test_reason_change_without_flip_keeps_the_time():
+    p = PodView.of(pod_body(init=[crashed("fetch-model", "x")]))
+    first = status(deployment=dep(ready=0), now=T0)
+    later = status(deployment=dep(ready=0), pods=[p], previous=first["conditions"], now=T1)
+    assert cond(later, "Ready")["reason"] == "ModelLoadFailed"
+    assert cond(later, "Ready")["lastTransitionTime"] == T0
+
+
+def test_deployment_view_reads_the_status_fields():
+    body = {"metadata": {"generation": 4}, "status": {
+        "observedGeneration": 4, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1, "availableReplicas": 1}}
+    assert DeploymentView.of(body) == DeploymentView(4, 4, 2, 2, 1, 1)
+    assert DeploymentView.of({"metadata": {"generation": 1}}) == DeploymentView(1, 0, 0, 0, 0, 0)

@@ -1,0 +1,51 @@
+"""The spec as the operator reads it: defaults, camelCase, and the CEL rules repeated in Python."""
+from __future__ import annotations
+
+import pytest
+
+from detector_operator.models import InvalidSpec, ObjectDetectorSpec, parse_spec
+
+
+def test_minimal_spec_gets_documented_defaults():
+    spec = parse_spec({"modelUri": "gs://b/m.tar.gz"})
+    assert (spec.replicas, spec.hardware, spec.gpu, spec.service_type, spec.port) == (
+        1, "cpu", None, "ClusterIP", 8080,
+    )
+
+
+def test_camel_case_fields_round_trip():
+    raw = {
+        "modelUri": "s3://b/m", "modelName": "cams", "labelMapUri": "s3://b/l.pbtxt",
+        "hardware": "gpu", "gpu": {"count": 2, "product": "NVIDIA-L4"},
+        "server": {"maxBatchSize": 4, "scoreThreshold": 0.5}, "podAnnotations": {"a": "b"},
+    }
+    spec = parse_spec(raw)
+    assert spec.gpu.count == 2 and spec.server.max_batch_size == 4
+    assert spec.wire()["server"] == {"maxBatchSize": 4, "scoreThreshold": 0.5}
+
+
+@pytest.mark.parametrize("uri", ["ftp://x/y", "x/y", "gs:/b", "pvc://Bad_Claim/x"])
+def test_unknown_or_malformed_uris_are_rejected_with_the_accepted_schemes(uri):
+    with pytest.raises(InvalidSpec, match="modelUri"):
+        parse_spec({"modelUri": uri})
+
+
+def test_gpu_without_gpu_hardware_is_rejected():
+    with pytest.raises(InvalidSpec, match="gpu may only be set when hardware is gpu"):
+        parse_spec({"modelUri": "gs://b/m", "gpu": {"count": 1}})
+
+
+def test_gpu_count_below_one_is_rejected():
+    with pytest.raises(InvalidSpec, match="gpu.count must be at least 1"):
+        parse_spec({"modelUri": "gs://b/m", "hardware": "gpu", "gpu": {"count": 0}})
+
+
+def test_negative_replicas_are_rejected_with_the_field_path():
+    with pytest.raises(InvalidSpec, match=r"spec\.replicas"):
+        parse_spec({"modelUri": "gs://b/m", "replicas": -1})
+
+
+def test_pvc_uri_splits_into_claim_and_path():
+    assert ObjectDetectorSpec(model_uri="pvc://store/a/b").pvc_claim == ("store", "a/b")
+    assert ObjectDetectorSpec(model_uri="pvc://store").pvc_claim == ("store", "")
+    assert ObjectDetectorSpec(model_uri="gs://b/m").pvc_claim is None
