@@ -1,0 +1,201 @@
+"""The sync loop's decisions, with a recording stand-in for the API client (narrow unit test;
+the real client and API server are exercised in tests/integration/operator)."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from detector_operator import kube
+from detector_operator.conditions import DeploymentView
+from detector_operator.reconcile import Detector, Observed, Reconciler, ServiceView
+from detector_operator.settings import Settings
+
+KEY = ("ns", "cams")
+
+
+class RecordingKube:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.fail_apply: Exception | None = None
+        self.generation = 1
+        self.exists = True
+
+    async def apply(self, obj):
+        if self.fail_apply:
+            raise self.fail_apply
+        self.calls.append(("apply", obj["kind"]))
+        return {"metadata": {"generation": self.generation}}
+
+    async def patch_status(self, namespace, name, status):
+        self.calls.append(("status", status["conditions"][0]["reason"]))
+        return {}
+
+    async def post_event(self, involved, *, reason, message, warning=False):
+        self.calls.append(("event", reason))
+
+    async def get(self, kind, namespace, name):
+        self.calls.append(("get", kind))
+        return {"metadata": {"uid": "u1"}} if self.exists else None
+
+    def writes(self):
+        return [c for c in self.calls if c[0] != "get"]
+
+
+class World:
+    """What the watches would show."""
+
+    def __init__(self) -> None:
+        self.detector = Detector("ns", "cams", "u1", 1, {"modelUri": "gs://b/m"}, {})
+        self.deployment: DeploymentView | None = None
+        self.service: ServiceView | None = None
+
+    def lookup(self, key):
+        return Observed(self.detector if key == KEY else None, self.deployment, self.service, [])
+
+    def children_appear(self, generation=1):
+        self.deployment = DeploymentView(generation, generation, 1, 1, 1, 1)
+        self.service = ServiceView("ClusterIP", (("app.kubernetes.io/name", "object-detector"),
+                                                 ("vision.mlops.dev/detector", "cams")),
+                                   (("http", 8080, "http", "TCP"),))
+
+
+@pytest.fixture
+def setup():
+    world, client = World(), RecordingKube()
+    rec = Reconciler(client, Settings(), world.lookup, clock=lambda: "2026-01-01T00:00:00Z")
+    yield world, client, rec
+    rec.close()
+
+
+async def test_first_sync_creates_children_records_an_event_and_writes_status(setup):
+    world, client, rec = setup
+    await rec.request(KEY)
+    assert client.writes() == [("apply", "Service"), ("apply", "Deployment"), ("event", "Created"),
+                               ("status", "Deploying"), ("event", "Deploying")]
+
+
+async def test_nothing_changed_means_no_writes(setup):
+    world, client, rec = setup
+    await rec.request(KEY)
+    world.children_appear()
+    await rec.request(KEY)
+    client.calls.clear()
+    for _ in range(3):
+        await rec.request(KEY)
+    assert client.writes() == []
+
+
+async def test_restarted_operator_reapplies_quietly_and_keeps_a_correct_status(setup):
+    world, client, rec = setup
+    world.children_appear()
+    await rec.request(KEY)
+    written = [c for c in client.writes() if c[0] == "status"]
+    assert ("event", "Created") not in client.calls and written == [("status", "Serving")]
+
+
+async def test_spec_change_is_applied_with_an_updated_event(setup):
+    world, client, rec = setup
+    await rec.request(KEY)
+    world.children_appear()
+    await rec.request(KEY)
+    client.calls.clear()
+    world.detector = Detector("ns", "cams", "u1", 2, {"modelUri": "gs://b/other"}, {})
+    await rec.request(KEY)
+    assert ("apply", "Deployment") in client.calls and ("event", "Updated") in client.calls
+
+
+async def test_deleted_child_is_recreated_after_checking_its_owner_still_exists(setup):
+    world, client, rec = setup
+    await rec.request(KEY)
+    world.children_appear()
+    await rec.request(KEY)
+    client.calls.clear()
+    world.deployment = None
+    rec.child_deleted(KEY, "Deployment")
+    await rec.request(KEY)
+    assert client.calls[:3] == [("get", "ObjectDetector"), ("apply", "Service"), ("apply", "Deployment")]
+    assert ("event", "DriftRepaired") in client.calls
+
+
+async def test_children_deleted_with_their_owner_are_not_recreated(setup):
+    world, client, rec = setup
+    await rec.request(KEY)
+    client.calls.clear()
+    client.exists = False
+    rec.child_deleted(KEY, "Deployment")
+    await rec.request(KEY)
+    assert client.writes() == []
+
+
+async def test_deployment_edited_by_someone_else_is_reapplied(setup):
+    world, client, rec = setup
+    await rec.request(KEY)
+    world.children_appear(generation=1)
+    await rec.request(KEY)
+    client.calls.clear()
+    world.children_appear(generation=2)  # e.g. `kubectl scale deploy` bumped the generation
+    await rec.request(KEY)
+    assert ("apply", "Deployment") in client.calls and ("event", "DriftRepaired") in client.calls
+
+
+async def test_service_edited_by_someone_else_is_reapplied(setup):
+    world, client, rec = setup
+    await rec.request(KEY)
+    world.children_appear()
+    await rec.request(KEY)
+    client.calls.clear()
+    world.service = ServiceView("NodePort", world.service.selector, world.service.ports)
+    await rec.request(KEY)
+    assert ("apply", "Service") in client.calls
+
+
+async def test_child_rejected_by_the_api_server_is_invalid_spec_without_hot_loop(setup):
+    world, client, rec = setup
+    client.fail_apply = kube.Invalid(422, "Invalid", 'quantities must match the regular expression')
+    await rec.request(KEY)
+    assert ("status", "InvalidSpec") in client.calls and ("event", "InvalidSpec") in client.calls
+    client.calls.clear()
+    await rec.request(KEY)
+    assert client.writes() == []
+
+
+async def test_invalid_spec_writes_status_and_applies_nothing(setup):
+    world, client, rec = setup
+    world.detector = Detector("ns", "cams", "u1", 1, {"modelUri": "ftp://x"}, {})
+    await rec.request(KEY)
+    assert [c for c in client.calls if c[0] == "apply"] == []
+    assert ("status", "InvalidSpec") in client.calls
+
+
+async def test_unreachable_api_server_is_retried_with_backoff(setup):
+    world, client, rec = setup
+    await rec.request(KEY)
+    world.children_appear(generation=2)
+    client.fail_apply = kube.Unavailable(0, "ClientConnectorError", "connection refused")
+    await rec.request(KEY)
+    state = rec.states[KEY]
+    assert state.backoff == 1.0 and state.retry is not None
+    client.fail_apply = None
+    client.calls.clear()
+    deadline = asyncio.get_running_loop().time() + 5
+    while rec.states[KEY].retry is not None:  # the scheduled retry runs on the loop
+        assert asyncio.get_running_loop().time() < deadline, "no retry within 5 s"
+        await asyncio.sleep(0.05)
+    assert ("apply", "Deployment") in client.calls and rec.states[KEY].backoff == 0.0
+
+
+async def test_bursts_of_events_coalesce_into_one_more_sync(setup):
+    world, client, rec = setup
+    syncs = 0
+    original = rec.sync
+
+    async def counting(key):
+        nonlocal syncs
+        syncs += 1
+        await asyncio.sleep(0.05)
+        await original(key)
+
+    rec.sync = counting
+    await asyncio.gather(*(rec.request(KEY) for _ in range(10)))
+    assert syncs == 2
