@@ -6,7 +6,9 @@ const HEALTH_EVERY_MS = 5000;
 const SENDABLE = new Set(["image/png", "image/jpeg"]);
 
 const $ = (id) => document.getElementById(id);
-const modelName = document.querySelector('meta[name="model-name"]').content;
+const meta = (name) => document.querySelector(`meta[name="${name}"]`).content;
+const modelName = meta("model-name");
+const DEFAULT_THRESHOLD = 0.5;
 
 const state = {
   response: null,   // the last :detect answer
@@ -69,7 +71,9 @@ async function detect(file) {
   try {
     const blob = await toSendable(file);
     const started = performance.now();
-    const r = await fetch(`v1/models/${encodeURIComponent(modelName)}:detect`, {
+    // threshold=0: the server returns every detection (up to its --max-detections) and the
+    // slider filters here, without another round trip.
+    const r = await fetch(`v1/models/${encodeURIComponent(modelName)}:detect?threshold=0`, {
       method: "POST",
       headers: { "Content-Type": blob.type },
       body: blob,
@@ -118,10 +122,11 @@ function visible() {
     .filter((d) => d.score >= min);
 }
 
-// A stable, distinct colour per class.
+// A stable colour per class; all dark enough for white label text (WCAG AA).
+const PALETTE = ["#0550ae", "#cf222e", "#1a7f37", "#8250df", "#bc4c00",
+  "#bf3989", "#0a6e75", "#57606a", "#7d4e00", "#1f6feb"];
 function colour(classId) {
-  const hue = (classId * 137.508) % 360;
-  return `hsl(${hue.toFixed(0)} 85% 45%)`;
+  return PALETTE[Math.abs(classId) % PALETTE.length];
 }
 
 function render() {
@@ -206,25 +211,30 @@ function drawBoxes(shown) {
   ctx.textBaseline = "top";
   // Draw the highlighted box last so it sits on top.
   const ordered = [...shown].sort((a, b) => (a.index === state.active) - (b.index === state.active));
-  for (const d of ordered) {
+  const place = (d) => {
     const x = d.box.xmin * sx;
     const y = d.box.ymin * sy;
-    const bw = (d.box.xmax - d.box.xmin) * sx;
-    const bh = (d.box.ymax - d.box.ymin) * sy;
-    const c = colour(d.class_id);
-    const active = d.index === state.active;
-    const dim = state.active !== -1 && !active;
-    ctx.globalAlpha = dim ? 0.35 : 1;
-    ctx.lineWidth = active ? 3 : 2;
-    ctx.strokeStyle = c;
-    ctx.strokeRect(x, y, bw, bh);
+    return { x, y, w: (d.box.xmax - d.box.xmin) * sx, h: (d.box.ymax - d.box.ymin) * sy };
+  };
+  const alpha = (d) => (state.active !== -1 && d.index !== state.active ? 0.3 : 1);
+  for (const d of ordered) {
+    const r = place(d);
+    ctx.globalAlpha = alpha(d);
+    ctx.lineWidth = d.index === state.active ? 3 : 2;
+    ctx.strokeStyle = colour(d.class_id);
+    ctx.strokeRect(r.x, r.y, r.w, r.h);
+  }
+  // Labels after all boxes, so no box line crosses a label.
+  for (const d of ordered) {
+    const r = place(d);
     const text = `${d.label} ${pct(d.score)}`;
     const tw = ctx.measureText(text).width + 8;
-    const ty = y >= 18 ? y - 18 : y; // label above the box, or inside when at the top edge
-    ctx.fillStyle = c;
-    ctx.fillRect(x - 1, ty, tw, 18);
+    const ty = r.y >= 18 ? r.y - 18 : r.y; // above the box, or inside it at the top edge
+    ctx.globalAlpha = alpha(d);
+    ctx.fillStyle = colour(d.class_id);
+    ctx.fillRect(r.x - 1, ty, tw, 18);
     ctx.fillStyle = "#fff";
-    ctx.fillText(text, x + 3, ty + 3);
+    ctx.fillText(text, r.x + 3, ty + 3);
   }
   ctx.globalAlpha = 1;
 }
@@ -260,7 +270,13 @@ function pick(files) {
   detect(file);
 }
 
+function initialThreshold() {
+  const value = Number.parseFloat(meta("score-threshold")); // NaN while not substituted
+  return value >= 0 && value <= 1 ? value : DEFAULT_THRESHOLD;
+}
+
 function wire() {
+  $("threshold").value = String(initialThreshold());
   $("file").addEventListener("change", (e) => pick(e.target.files));
   $("threshold").addEventListener("input", render);
 

@@ -1,0 +1,281 @@
+"""Server throughput: this project's inference server against raw TensorFlow and KServe.
+
+    .venv/bin/python bench/server_throughput.py            # full run (about 10 minutes)
+    .venv/bin/python bench/server_throughput.py --quick    # smoke run (about 2 minutes)
+
+In one run, on one SavedModel (the tiny Zoo-signature model from tests/support/zoo_model.py
+unless --model DIR) and one deterministic image per size:
+  (a) floor:  the serving signature called in-process at batch 1, 8, 32 (bench/server_raw.py)
+  (b) server: `python -m inference_server` over HTTP, TF Serving `:predict` (the image tensor as
+              JSON lists) and `:detect` (the same image as JPEG bytes)
+  (c) kserve: KServe 0.21's Python model server with a minimal custom model
+              (bench/server_kserve_model.py, in .venv-kserve, created here if missing), `:predict`
+The load comes from a separate process (bench/server_load.py) at concurrency 1, 8 and 32.
+Throughput figures are medians over --reps runs; latency percentiles pool every run's requests.
+Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+PY = ROOT / ".venv" / "bin" / "python"
+KSERVE_VENV = ROOT / ".venv-kserve"
+KSERVE_PY = KSERVE_VENV / "bin" / "python"
+KSERVE_PINS = ["kserve==0.21.0", "tensorflow-cpu==2.21.0"]
+MODEL_NAME = "tiny"
+HOST = "127.0.0.1"
+
+sys.path.insert(0, str(BENCH))
+from server_payloads import jpeg_body, predict_body, scene  # noqa: E402
+
+
+@dataclass
+class Row:
+    target: str  # floor | server | kserve
+    api: str  # in-process | :predict | :detect
+    size: int
+    level: int  # batch size for the floor, concurrency otherwise
+    ips: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    errors: int = 0
+    server_cpu_ms_per_image: float | None = None
+    loadgen_cpu_ms_per_image: float | None = None
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def ensure_kserve_venv() -> None:
+    if KSERVE_PY.exists() and subprocess.run([KSERVE_PY, "-c", "import kserve"], capture_output=True).returncode == 0:
+        return
+    log(f"creating {KSERVE_VENV.name} with {' '.join(KSERVE_PINS)} (about a minute)")
+    subprocess.run(["python3.11", "-m", "venv", KSERVE_VENV], check=True)
+    subprocess.run([KSERVE_PY, "-m", "pip", "install", "--quiet", *KSERVE_PINS], check=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def serving(cmd: list, ready_url: str, log_path: Path, timeout: float = 180.0):
+    """Start a server process, wait (bounded) until ready_url answers 200, stop it afterwards."""
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}; log:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after {timeout:.0f}s; log:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_load(target: str, api: str, size: int, url: str, body: Path, content_type: str,
+             server_pid: int, args) -> list[Row]:
+    cmd = [PY, BENCH / "server_load.py", "--url", url, "--body", body, "--content-type", content_type,
+           "--concurrency", args.concurrency, "--requests", str(args.requests),
+           "--seconds", str(args.seconds), "--reps", str(args.reps)]
+    before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before_server = cpu_seconds(server_pid)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    server_cpu = cpu_seconds(server_pid) - before_server
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    loadgen_cpu = (after_children.ru_utime - before_children.ru_utime) + (after_children.ru_stime - before_children.ru_stime)
+    result = json.loads(out)
+    served = sum(len(v["latencies_ms"]) for v in result.values()) or 1
+    rows = []
+    for level, v in result.items():
+        rows.append(Row(
+            target, api, size, int(level),
+            ips=statistics.median(v["ips"]),
+            p50_ms=percentile(v["latencies_ms"], 50), p99_ms=percentile(v["latencies_ms"], 99),
+            errors=v["errors"],
+            # CPU is measured over the whole load run (warm-ups included), hence approximate.
+            server_cpu_ms_per_image=1000 * server_cpu / served,
+            loadgen_cpu_ms_per_image=1000 * loadgen_cpu / served,
+        ))
+        if v["errors"]:
+            log(f"{target} {api} {size}px c={level}: {v['errors']} errors, e.g. {v['error_sample']}")
+    return rows
+
+
+def bench_floor(model: Path, sizes: list[int], args) -> list[Row]:
+    rows = []
+    for size in sizes:
+        log(f"floor: in-process TensorFlow, {size}x{size}, batches 1,8,32")
+        out = subprocess.run(
+            [PY, BENCH / "server_raw.py", "floor", "--model", model, "--size", str(size),
+             "--batches", "1,8,32", "--reps", str(args.reps), "--seconds", str(args.seconds / 2)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        for b, ips in json.loads(out.strip().splitlines()[-1])["batches"].items():
+            rows.append(Row("floor", "in-process", size, int(b), ips))
+    return rows
+
+
+def bench_server(model: Path, bodies: dict, work: Path, args) -> list[Row]:
+    port = free_port()
+    cmd = [PY, "-m", "inference_server", "--model-uri", str(model), "--model-name", MODEL_NAME,
+           "--host", HOST, "--port", str(port), *shlex.split(args.server_args)]
+    base = f"http://{HOST}:{port}"
+    rows = []
+    log(f"server: {' '.join(map(str, cmd[1:]))}")
+    with serving(cmd, f"{base}/v2/health/ready", work / "server.log") as proc:
+        for size, (predict, jpeg) in bodies.items():
+            if "predict" in args.apis:
+                log(f"server :predict {size}x{size}")
+                rows += run_load("server", ":predict", size, f"{base}/v1/models/{MODEL_NAME}:predict",
+                                 predict, "application/json", proc.pid, args)
+            if "detect" in args.apis:
+                log(f"server :detect {size}x{size} (JPEG, {jpeg.stat().st_size // 1024} KB)")
+                rows += run_load("server", ":detect", size, f"{base}/v1/models/{MODEL_NAME}:detect",
+                                 jpeg, "image/jpeg", proc.pid, args)
+    return rows
+
+
+def bench_kserve(model: Path, bodies: dict, work: Path, args) -> list[Row]:
+    ensure_kserve_venv()
+    port = free_port()
+    cmd = [KSERVE_PY, BENCH / "server_kserve_model.py", "--model_dir", str(model), "--model_name", MODEL_NAME,
+           "--http_port", str(port), "--enable_grpc", "false"]
+    base = f"http://{HOST}:{port}"
+    rows = []
+    log("kserve: ModelServer with bench/server_kserve_model.py")
+    with serving(cmd, f"{base}/v1/models/{MODEL_NAME}", work / "kserve.log") as proc:
+        for size, (predict, _) in bodies.items():
+            log(f"kserve :predict {size}x{size}")
+            rows += run_load("kserve", ":predict", size, f"{base}/v1/models/{MODEL_NAME}:predict",
+                             predict, "application/json", proc.pid, args)
+    return rows
+
+
+def fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def report(rows: list[Row]) -> str:
+    lines = ["| target | API | image | batch / concurrency | images/s | p50 ms | p99 ms | server CPU ms/img | loadgen CPU ms/img | errors |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.target} | {r.api} | {r.size}x{r.size} | {r.level} | {r.ips:.1f} | {fmt(r.p50_ms, '.1f')} | "
+                     f"{fmt(r.p99_ms, '.1f')} | {fmt(r.server_cpu_ms_per_image, '.2f')} | "
+                     f"{fmt(r.loadgen_cpu_ms_per_image, '.2f')} | {r.errors} |")
+    best = {}
+    for r in rows:
+        key = (r.target, r.api, r.size)
+        best[key] = max(best.get(key, 0.0), r.ips)
+    lines += ["", "Saturation (best images/s over batch sizes / concurrency levels):", "",
+              "| image | API | server | floor | server/floor | kserve :predict | server/kserve |", "|---|---|---:|---:|---:|---:|---:|"]
+    for (target, api, size), ips in sorted(best.items(), key=lambda kv: (kv[0][2], kv[0][1])):
+        if target != "server":
+            continue
+        floor = best.get(("floor", "in-process", size))
+        ks = best.get(("kserve", ":predict", size))
+        lines.append(f"| {size}x{size} | {api} | {ips:.1f} | {fmt(floor, '.1f')} | "
+                     f"{fmt(floor and ips / floor, '.2f')} | {fmt(ks, '.1f')} | {fmt(ks and ips / ks, '.2f')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, help="a SavedModel directory (default: build the tiny Zoo model)")
+    p.add_argument("--sizes", default="320,640", help="square image sizes, comma-separated")
+    p.add_argument("--concurrency", default="1,8,32")
+    p.add_argument("--apis", default="predict,detect", help="server APIs to drive: predict, detect")
+    p.add_argument("--reps", type=int, default=3, help="repetitions per measurement (median reported)")
+    p.add_argument("--requests", type=int, default=200, help="requests per load run (at least 4 x concurrency)")
+    p.add_argument("--seconds", type=float, default=6.0, help="time cap per load run")
+    p.add_argument("--server-args", default="", help="extra flags for python -m inference_server")
+    p.add_argument("--skip", default="", help="parts to skip, comma-separated: floor, server, kserve")
+    p.add_argument("--json", type=Path, help="also write the rows here as JSON")
+    p.add_argument("--quick", action="store_true", help="smoke run: 320 only, concurrency 1,8, 1 rep, short runs")
+    args = p.parse_args()
+    if args.quick:
+        args.sizes, args.concurrency, args.reps, args.requests, args.seconds = "320", "1,8", 1, 40, 3.0
+    skip = set(filter(None, args.skip.split(",")))
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="server-bench-") as tmp:
+        work = Path(tmp)
+        model = args.model
+        if model is None:
+            model = work / "tiny_ssd"
+            log("building the tiny Zoo-signature SavedModel")
+            subprocess.run([PY, BENCH / "server_raw.py", "build", model], check=True, capture_output=True)
+        bodies = {}
+        for size in sizes:
+            image = scene(size)
+            predict, jpeg = work / f"predict-{size}.json", work / f"image-{size}.jpg"
+            predict.write_bytes(predict_body(image))
+            jpeg.write_bytes(jpeg_body(image))
+            bodies[size] = (predict, jpeg)
+
+        rows: list[Row] = []
+        if "floor" not in skip:
+            rows += bench_floor(model, sizes, args)
+        if "server" not in skip:
+            rows += bench_server(model, bodies, work, args)
+        if "kserve" not in skip:
+            rows += bench_kserve(model, bodies, work, args)
+
+    print(report(rows))
+    print(f"\n{len(rows)} measurements in {time.monotonic() - started:.0f} s; "
+          f"{os.cpu_count()} CPUs; reps={args.reps}, requests/run<={max(args.requests, 1)}, cap {args.seconds:g} s/run")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
+
+
+if __name__ == "__main__":
+    main()
