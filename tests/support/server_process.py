@@ -13,6 +13,10 @@ from pathlib import Path
 import httpx
 
 
+TEST_MODEL_NAME = "tiny"  # what the integration tests serve the tiny Zoo model as
+SHARED_MAX_BODY = 4 * 1024 * 1024  # the shared test server's --max-body-bytes
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,0 +1,99 @@
+"""Real object stores on loopback for tests: a gated HTTP file server, moto's S3 server, the GCS emulator."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from .server_process import free_port
+
+
+class GatedFileServer:
+    """Serves a directory over HTTP; files named in `gated` wait until `release()` (a slow download)."""
+
+    def __init__(self, root: Path, gated: set[str] | None = None) -> None:
+        self.gate = threading.Event()
+        if not gated:
+            self.gate.set()
+        gate, names = self.gate, gated or set()
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.lstrip("/").split("?")[0] in names:
+                    gate.wait(120)
+                super().do_GET()
+
+            def log_message(self, *args) -> None:  # keep test output quiet
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def release(self) -> None:
+        self.gate.set()
+
+    def close(self) -> None:
+        self.gate.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@contextmanager
+def moto_s3() -> Iterator[dict[str, str]]:
+    """moto's S3 server mode on 127.0.0.1; yields the environment a client needs to reach it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield {**S3_ENV, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}
+    finally:
+        server.stop()
+
+
+def s3_client(env: dict[str, str]):
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+@contextmanager
+def gcs_emulator(bucket: str) -> Iterator[dict[str, str]]:
+    """gcp-storage-emulator in memory on 127.0.0.1; yields STORAGE_EMULATOR_HOST for clients."""
+    from gcp_storage_emulator.server import create_server
+
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)
+    server.start()
+    try:
+        yield {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}
+    finally:
+        server.stop()
+
+
+def gcs_upload(env: dict[str, str], bucket: str, name: str, data: bytes) -> None:
+    from google.cloud import storage
+
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = env["STORAGE_EMULATOR_HOST"]  # the client reads it at creation
+    try:
+        storage.Client.create_anonymous_client().bucket(bucket).blob(name).upload_from_string(data)
+    finally:
+        if previous is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST")
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = previous
