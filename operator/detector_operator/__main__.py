@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import random
 import sys
 
 import kopf
@@ -42,8 +43,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.standalone:
         asyncio.run(_ensure_peering(config))
+    # Equal priorities make kopf pause every replica; a random one per process lets exactly one
+    # replica (the highest) act while the others wait as hot standbys.
+    priority = random.SystemRandom().randint(1, 2**30)
     kopf.run(
         standalone=args.standalone,
+        priority=None if args.standalone else priority,
         peering_name=None if args.standalone else config.peering_name,
         clusterwide=not config.watch_namespaces,
         namespaces=config.watch_namespaces,

@@ -70,12 +70,12 @@ def deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) 
     return {(namespace, labels[DETECTOR_LABEL]): conditions.DeploymentView.of(body)}
 
 
-@kopf.index("", "v1", "services", labels=OURS)
+@kopf.index("v1", "services", labels=OURS)
 def services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
     return {(namespace, labels[DETECTOR_LABEL]): ServiceView.of(dict(body))}
 
 
-@kopf.index("", "v1", "pods", labels=OURS)
+@kopf.index("v1", "pods", labels=OURS)
 def pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
     view = conditions.PodView.of(body)
     # An empty mapping (not None, which kopf ignores) drops a terminating pod from the index.
@@ -114,14 +114,14 @@ async def deployment_event(
     await _child_event("Deployment", type, (namespace, labels[DETECTOR_LABEL]), memo, kwargs)
 
 
-@kopf.on.event("", "v1", "services", labels=OURS)
+@kopf.on.event("v1", "services", labels=OURS)
 async def service_event(
     type: str, namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
 ) -> None:
     await _child_event("Service", type, (namespace, labels[DETECTOR_LABEL]), memo, kwargs)
 
 
-@kopf.on.event("", "v1", "pods", labels=OURS)
+@kopf.on.event("v1", "pods", labels=OURS)
 async def pod_event(
     type: str, namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
 ) -> None:

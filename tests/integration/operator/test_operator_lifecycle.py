@@ -1,0 +1,89 @@
+"""The operator process itself: killed mid-reconcile, absent during a deletion, run twice with
+peering, probed for liveness. Each test starts its own operator(s)."""
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from operator_support import OperatorProcess, apply, detector, get_json, wait_ready
+from tests.cluster_support import kubectl, wait_for
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+LABEL = "vision.mlops.dev/detector"
+
+
+@pytest.fixture
+def log_dir(tmp_path):
+    return tmp_path
+
+
+def test_operator_killed_mid_reconcile_converges_without_duplicate_children(crds, namespace, log_dir):
+    names = [f"cam-{i}" for i in range(8)]
+    first = OperatorProcess(log_dir).start()
+    try:
+        apply(namespace, *(detector(n) for n in names))
+        # Kill -9 as soon as the first child exists: the rest is mid-flight.
+        wait_for(lambda: kubectl("get", "-n", namespace, "deployments", "-o", "name").stdout.strip(),
+                 timeout=30, interval=0.1, message="a first Deployment")
+    finally:
+        first.stop(kill=True)
+
+    second = OperatorProcess(log_dir).start()
+    try:
+        wait_ready(namespace, *names, timeout=120)
+        deployments = get_json(namespace, "deployments", "-l", "app.kubernetes.io/managed-by=detector-operator")
+        services = get_json(namespace, "services", "-l", "app.kubernetes.io/managed-by=detector-operator")
+        assert sorted(d["metadata"]["name"] for d in deployments["items"]) == sorted(f"{n}-detector" for n in names)
+        assert sorted(s["metadata"]["name"] for s in services["items"]) == sorted(f"{n}-detector" for n in names)
+        for n in names:
+            od = get_json(namespace, f"od/{n}")
+            assert od["status"]["observedGeneration"] == od["metadata"]["generation"]
+            assert len(get_json(namespace, "replicasets", "-l", f"{LABEL}={n}")["items"]) == 1
+    finally:
+        second.stop()
+
+
+def test_deleting_a_detector_while_the_operator_is_down_is_not_blocked(crds, namespace, log_dir):
+    proc = OperatorProcess(log_dir).start()
+    try:
+        apply(namespace, detector("cams"))
+        wait_ready(namespace, "cams")
+    finally:
+        proc.stop()
+    # No finalizer: the API server deletes at once, garbage collection takes the children.
+    kubectl("delete", "-n", namespace, "od/cams", "--timeout=20s")
+    wait_for(lambda: not kubectl("get", "-n", namespace, "deployments,services", "-l", f"{LABEL}=cams",
+                                 "-o", "name").stdout.strip(),
+             timeout=60, message="children garbage-collected without the operator")
+
+
+def test_two_replicas_with_peering_never_both_act_and_liveness_answers(crds, namespace, log_dir):
+    a = OperatorProcess(log_dir, standalone=False).start()
+    b = OperatorProcess(log_dir, standalone=False).start()
+    try:
+        for proc in (a, b):
+            with urllib.request.urlopen(f"http://127.0.0.1:{proc.port}/healthz", timeout=5) as rsp:
+                assert rsp.status == 200
+        peering = json.loads(kubectl("get", "clusterkopfpeering", "detector-operator", "-o", "json").stdout)
+
+        def two_peers() -> bool:
+            nonlocal peering
+            peering = json.loads(kubectl("get", "clusterkopfpeering", "detector-operator", "-o", "json").stdout)
+            return len(peering.get("status") or {}) >= 2
+        wait_for(two_peers, timeout=30, message="both replicas announced in the peering object")
+
+        def one_paused() -> bool:
+            logs = [p.log_path.read_text(errors="replace") for p in (a, b)]
+            return sum("Pausing operations in favour of" in log for log in logs) == 1
+        wait_for(one_paused, timeout=30, message="exactly one replica paused in favour of the other")
+
+        # The active one still serves detectors.
+        apply(namespace, detector("cams"))
+        wait_ready(namespace, "cams")
+        paused = a if "Pausing operations" in a.log_path.read_text(errors="replace") else b
+        assert "cams" not in paused.log_path.read_text(errors="replace").split("Pausing operations", 1)[1]
+    finally:
+        b.stop()
+        a.stop()
