@@ -224,17 +224,30 @@ function drawBoxes(shown) {
     ctx.strokeStyle = colour(d.class_id);
     ctx.strokeRect(r.x, r.y, r.w, r.h);
   }
-  // Labels after all boxes, so no box line crosses a label.
-  for (const d of ordered) {
-    const r = place(d);
-    const text = `${d.label} ${pct(d.score)}`;
-    const tw = ctx.measureText(text).width + 8;
-    const ty = r.y >= 18 ? r.y - 18 : r.y; // above the box, or inside it at the top edge
+  // Labels after all boxes, so no box line crosses a label. Best first picks a free spot (above,
+  // inside the top, below the box); then drawn worst first so the best sit on top.
+  const LABEL_H = 18;
+  const taken = [];
+  const overlaps = (a) => taken.some((b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h);
+  const labels = [...shown].sort((a, b) => (b.index === state.active) - (a.index === state.active) || b.score - a.score)
+    .map((d) => {
+      const r = place(d);
+      const text = `${d.label} ${pct(d.score)}`;
+      const lw = ctx.measureText(text).width + 8;
+      const x = Math.min(Math.max(r.x - 1, 0), Math.max(w - lw, 0));
+      const spots = [r.y - LABEL_H, r.y, r.y + r.h - LABEL_H, r.y + r.h]
+        .filter((y) => y >= 0 && y + LABEL_H <= h)
+        .map((y) => ({ x, y, w: lw, h: LABEL_H }));
+      const spot = spots.find((s) => !overlaps(s)) || spots[0] || { x, y: Math.max(r.y, 0), w: lw, h: LABEL_H };
+      taken.push(spot);
+      return { d, text, spot };
+    });
+  for (const { d, text, spot } of labels.reverse()) {
     ctx.globalAlpha = alpha(d);
     ctx.fillStyle = colour(d.class_id);
-    ctx.fillRect(r.x - 1, ty, tw, 18);
+    ctx.fillRect(spot.x, spot.y, spot.w, spot.h);
     ctx.fillStyle = "#fff";
-    ctx.fillText(text, r.x + 3, ty + 3);
+    ctx.fillText(text, spot.x + 4, spot.y + 3);
   }
   ctx.globalAlpha = 1;
 }
