@@ -15,9 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
+    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, access_log=False))
+    # A model that cannot load ends the process through uvicorn's own orderly shutdown.
+    app.state.server.on_fatal = lambda: setattr(server, "should_exit", True)
     # On SIGTERM uvicorn stops accepting, lets in-flight requests finish, then runs the lifespan
-    # shutdown, which drains the micro-batcher.
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info", access_log=False)
+    # shutdown, which drains the micro-batcher; it then re-raises SIGTERM, so the exit status is 143.
+    server.run()
     return 1 if app.state.server.error else 0
 
 

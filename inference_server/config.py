@@ -24,9 +24,6 @@ class ServerConfig:
     max_body_bytes: int = 16 * 1024 * 1024
     # Remote models land here; the pod's only writable place is /tmp.
     cache_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "detector-model")
-    # __main__ wants a failed load to end the process (the pod then restarts and shows the reason);
-    # tests that build the app in-process do not.
-    exit_on_load_failure: bool = False
 
 
 def _positive_int(text: str) -> int:
@@ -75,4 +72,4 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     if not args["model_uri"]:
         parser.error("--model-uri (or DETECTOR_MODEL_URI) is required")
     args["label_map_uri"] = args.pop("label_map")
-    return ServerConfig(exit_on_load_failure=True, **{k: v for k, v in args.items() if v is not None})
+    return ServerConfig(**{k: v for k, v in args.items() if v is not None})

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -44,10 +42,9 @@ async def load_model(state: ServerState) -> None:
     except (storage.StorageError, ModelError, labels.LabelMapError, OSError) as exc:
         state.error = str(exc)
         log.error("model load failed: %s", exc)
-        if state.config.exit_on_load_failure:
-            # End the process through uvicorn's own shutdown: the pod restarts, the reason is visible.
+        if state.on_fatal is not None:
             write_termination_log(f"model load failed: {exc}")
-            os.kill(os.getpid(), signal.SIGTERM)
+            state.on_fatal()
         return
     state.metrics.load_seconds.set(time.monotonic() - started)
     state.metrics.ready.set(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,9 @@ class ServerState:
     labels: dict[int, str] = field(default_factory=dict)
     batcher: MicroBatcher | None = None
     error: str | None = None  # why loading failed, shown by readiness and model status
+    # Set by __main__: a failed load then ends the process (the pod restarts and shows the reason);
+    # an app built in-process (tests) stays up and answers 503 with the reason.
+    on_fatal: Callable[[], None] | None = None
 
     @property
     def ready(self) -> bool:

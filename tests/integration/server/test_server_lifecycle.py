@@ -1,0 +1,63 @@
+"""Process lifecycle: SIGTERM drains requests in flight; a model that cannot load ends the process."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+
+import httpx
+
+from tests.support.images import encode, picture
+
+
+def in_flight(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return float(re.search(r"^detector_requests_in_flight (\S+)$", text, re.M).group(1))
+
+
+def test_sigterm_lets_a_batched_request_in_flight_finish(server_factory, zoo_model_dir):
+    # A long batching window keeps the request waiting inside the batcher when SIGTERM arrives.
+    server = server_factory(str(zoo_model_dir), "--max-batch-size", "64", "--batch-timeout-ms", "1500").wait_ready()
+    result: dict[str, httpx.Response] = {}
+
+    def call() -> None:
+        result["response"] = httpx.post(f"{server.url}/v1/models/detector:detect", content=encode(picture()),
+                                        headers={"content-type": "image/png"}, timeout=30)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    deadline = time.monotonic() + 10
+    while in_flight(server.url) < 1:
+        assert time.monotonic() < deadline, "the request never arrived"
+        time.sleep(0.02)
+    server.proc.send_signal(signal.SIGTERM)
+    caller.join(30)
+
+    response = result["response"]
+    assert response.status_code == 200 and response.json()["detections"]
+    # uvicorn re-raises SIGTERM after its orderly shutdown, as supervisors expect (exit status 143).
+    assert server.proc.wait(30) == -signal.SIGTERM
+    assert "Finished server process" in server.log()
+
+
+def test_a_model_that_cannot_load_ends_the_process_with_the_reason(server_factory, tmp_path):
+    server = server_factory(str(tmp_path / "no-such-model"))
+    assert server.proc.wait(60) == 1
+    assert "model load failed" in server.log() and "no-such-model does not exist" in server.log()
+
+
+def test_a_directory_without_the_detection_signature_is_refused(server_factory, tmp_path):
+    import tensorflow as tf
+
+    class Doubler(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def double(self, x):
+            return {"y": x * 2}
+
+    module = Doubler()
+    tf.saved_model.save(module, str(tmp_path / "doubler"), signatures={"serving_default": module.double})
+    server = server_factory(str(tmp_path / "doubler"))
+    assert server.proc.wait(60) == 1
+    assert "must take one input 'input_tensor'" in server.log()

@@ -1,0 +1,63 @@
+"""Detector against real SavedModels: the signature check and what it returns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inference_server.model import Detector, ModelError
+from tests.support.images import picture
+
+
+def test_loaded_detector_answers_zoo_outputs_for_a_batch(zoo_model_dir):
+    detector = Detector()
+    assert not detector.ready
+    detector.load(zoo_model_dir)
+    assert detector.ready and detector.load_seconds > 0
+    out = detector.predict(np.stack([picture(64, 48, seed=1), picture(64, 48, seed=2)]))
+    assert out["detection_boxes"].shape == (2, 100, 4) and out["num_detections"].shape == (2,)
+    assert out["detection_classes"].min() >= 1  # 1-based like the Zoo
+
+
+def _save(tmp_path, fn_builder, signature="serving_default"):
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.fn = fn_builder(tf)
+    tf.saved_model.save(module, str(tmp_path), signatures={signature: module.fn})
+    return tmp_path
+
+
+def test_missing_serving_default_is_a_clear_error(tmp_path):
+    path = _save(tmp_path, lambda tf: tf.function(lambda input_tensor: {"detection_boxes": input_tensor},
+                 input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)]), signature="detect")
+    with pytest.raises(ModelError, match="no 'serving_default' signature"):
+        Detector().load(path)
+
+
+def test_wrong_input_dtype_is_a_clear_error(tmp_path):
+    def build(tf):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="input_tensor")])
+        def fn(input_tensor):
+            return {name: input_tensor for name in
+                    ("detection_boxes", "detection_scores", "detection_classes", "num_detections")}
+        return fn
+
+    with pytest.raises(ModelError, match="must be uint8"):
+        Detector().load(_save(tmp_path, build))
+
+
+def test_missing_detection_outputs_is_a_clear_error(tmp_path):
+    def build(tf):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="input_tensor")])
+        def fn(input_tensor):
+            return {"detection_boxes": tf.cast(input_tensor, tf.float32)}
+        return fn
+
+    with pytest.raises(ModelError, match="lacks the detection outputs"):
+        Detector().load(_save(tmp_path, build))
+
+
+def test_a_directory_that_is_not_a_savedmodel_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="no saved_model.pb"):
+        Detector().load(tmp_path)
