@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export KUBECONFIG ?= $(CURDIR)/.local/cluster/kubeconfig
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv tools cluster-up cluster-down cluster-status demo test test-unit crds bench-operator bench-server lint
+.PHONY: help venv tools cluster-up cluster-down cluster-status demo demo-down test test-unit crds bench-operator bench-server lint
 
 help:
 	@echo "make demo          cluster up, CRD, operator, samples, a detection answered"
@@ -40,6 +40,9 @@ cluster-status: venv
 
 demo: venv tools
 	@bash hack/demo.sh
+
+demo-down:
+	@bash hack/demo-down.sh
 
 test: venv tools
 	@$(PY) -m pytest -ra $(PYTEST_ARGS)

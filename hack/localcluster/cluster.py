@@ -239,6 +239,9 @@ class Cluster:
                 # ServiceAccount admission would make pod creation wait for the namespace's default
                 # SA (a race in fresh test namespaces); PodSecurity stays on (it is on by default).
                 "--disable-admission-plugins=ServiceAccount",
+                # Nothing in-cluster dials the `kubernetes` Service (nodes are simulated), and the
+                # endpoint reconciler refuses a loopback advertise address.
+                "--endpoint-reconciler-type=none",
                 "--allow-privileged=true", "--profiling=false", "--v=1"]
 
     def _cm_cmd(self, bins: Binaries, p: dict) -> list[str]:

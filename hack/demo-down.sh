@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Stops what `make demo` started (by recorded PIDs), then the local control plane.
+cd "$(dirname "$0")/.."
+for pidfile in .local/demo/*.pid; do
+  [ -f "$pidfile" ] || continue
+  pid=$(cat "$pidfile")
+  kill "$pid" 2>/dev/null && echo "stopped $(basename "$pidfile" .pid) (pid $pid)"
+  rm -f "$pidfile"
+done
+.venv/bin/python -m localcluster down
