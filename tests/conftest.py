@@ -1,7 +1,7 @@
 """Shared fixtures: one local control plane per test session, one namespace per test.
 
 Set DETECTOR_TEST_KUBECONFIG to run against an existing cluster (e.g. `make cluster-up`'s) instead
-of starting a fresh one in .local/test-cluster.
+of starting a fresh one in .local/test-cluster-<pid>.
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def kubeconfig() -> str:
         return
     from localcluster import Cluster
 
-    cluster = Cluster(REPO / ".local" / "test-cluster")
+    # One directory per pytest process: concurrent runs never share (or stop) each other's cluster.
+    cluster = Cluster(REPO / ".local" / f"test-cluster-{os.getpid()}")
     cluster.up()
     os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
     try:
