@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export KUBECONFIG ?= $(CURDIR)/.local/cluster/kubeconfig
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv tools cluster-up cluster-down cluster-status demo demo-down test test-unit crds bench-operator bench-server lint
+.PHONY: help venv tools cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds bench-operator bench-server lint
 
 help:
 	@echo "make demo          cluster up, CRD, operator, samples, a detection answered"
@@ -44,7 +44,12 @@ demo: venv tools
 demo-down:
 	@bash hack/demo-down.sh
 
-test: venv tools
+# What only the tests need: actionlint (built from the Go module proxy) and Debian's Chromium.
+test-tools:
+	@bash hack/install-actionlint.sh
+	@bash hack/install-chromium.sh
+
+test: venv tools test-tools
 	@$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 test-unit: venv
