@@ -25,10 +25,6 @@ class UnsupportedMediaType(ServerError):
     pass
 
 
-class NotAcceptable(ServerError):
-    pass
-
-
 class NotReady(ServerError):
     pass
 
@@ -36,7 +32,6 @@ class NotReady(ServerError):
 STATUS_CODES: dict[type[ServerError], int] = {
     BadInput: 400,
     UnknownModel: 404,
-    NotAcceptable: 406,
     BodyTooLarge: 413,
     UnsupportedMediaType: 415,
     NotReady: 503,

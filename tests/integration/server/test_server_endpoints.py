@@ -100,6 +100,7 @@ def test_web_page_names_the_model_and_static_files_are_served(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert MODEL_NAME in page.text and "{{MODEL_NAME}}" not in page.text
+    assert client.get("/static/app.js").status_code == 200  # the web engineer's script
     assert client.get("/static/does-not-exist.js").status_code == 404
 
 
