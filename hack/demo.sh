@@ -26,7 +26,7 @@ run_bg() {
 
 wait_http() {  # url, seconds
   local deadline=$((SECONDS + $2))
-  until curl -fsS -o /dev/null "$1"; do
+  until curl -fs -o /dev/null "$1"; do
     [ $SECONDS -lt $deadline ] || { echo "timed out waiting for $1"; return 1; }
     sleep 0.5
   done
@@ -46,8 +46,8 @@ DETECTOR_LIVENESS_PORT=${DETECTOR_LIVENESS_PORT:-18081} run_bg operator "$PY" -m
 step "sample ObjectDetectors in namespace 'demo' (PodSecurity restricted enforced)"
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f -
 kubectl label namespace demo pod-security.kubernetes.io/enforce=restricted --overwrite
-kubectl -n demo apply -f samples/
-kubectl -n demo wait od --all --for=condition=Ready --timeout=120s
+kubectl -n demo apply -f samples/cpu-detector.yaml -f samples/gpu-l4-detector.yaml -f samples/gpu-a100-detector.yaml
+kubectl -n demo wait od cpu-detector gpu-l4-detector gpu-a100-detector --for=condition=Ready --timeout=120s
 kubectl -n demo get od
 kubectl -n demo get pods -o wide
 
