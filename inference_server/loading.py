@@ -26,13 +26,24 @@ def write_termination_log(message: str, path: Path = TERMINATION_LOG) -> None:
 
 def _prepare(state: ServerState) -> None:
     cfg = state.config
+    model_dir = state.detector.path if state.detector.ready else storage.download(cfg.model_uri, cfg.cache_dir)
     label_path = None
     if cfg.label_map_uri:
         suffix = Path(cfg.label_map_uri.split("?")[0]).suffix or ".pbtxt"
         label_path = storage.fetch_file(cfg.label_map_uri, cfg.cache_dir.parent / f"detector-label_map{suffix}")
+    elif model_dir is not None:
+        label_path = _label_map_beside(Path(model_dir))
     state.labels = labels.load(label_path)
     if not state.detector.ready:
-        state.detector.load(storage.download(cfg.model_uri, cfg.cache_dir))
+        state.detector.load(model_dir)
+
+
+def _label_map_beside(model_dir: Path) -> Path | None:
+    """The init container leaves the label map at DIR/label_map.<ext> next to the SavedModel."""
+    for name in ("label_map.pbtxt", "label_map.json"):
+        if (model_dir / name).is_file():
+            return model_dir / name
+    return None
 
 
 async def load_model(state: ServerState) -> None:

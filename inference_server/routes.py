@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import numpy as np
@@ -72,8 +73,9 @@ async def model_ready(name: str, request: Request) -> v2.ModelReady:
 async def infer(name: str, body: v2.InferRequest, request: Request) -> v2.InferResponse:
     state = _state(request)
     state.check_model(name)
-    images = v2.decode_infer(body)
-    return v2.encode_infer(name, body, await state.predict(images))
+    images = await asyncio.to_thread(v2.decode_infer, body)  # CPU-bound: keep the event loop free
+    outputs = await state.predict(images)
+    return await asyncio.to_thread(v2.encode_infer, name, body, outputs)
 
 
 # --- TF Serving REST (v1) ---------------------------------------------------------------------
@@ -89,8 +91,9 @@ async def model_status(name: str, request: Request) -> v1.ModelStatus:
 async def predict(name: str, body: v1.PredictRequest, request: Request) -> dict[str, Any]:
     state = _state(request)
     state.check_model(name)
-    images, form = v1.decode_predict(body)
-    return v1.encode_predict(await state.predict(images), form)
+    images, form = await asyncio.to_thread(v1.decode_predict, body)
+    outputs = await state.predict(images)
+    return await asyncio.to_thread(v1.encode_predict, outputs, form)
 
 
 @router.post(
@@ -111,7 +114,7 @@ async def detect_objects(
         cfg.score_threshold if threshold is None else threshold, cfg.max_detections,
     )
     if _wants_png(request.headers.get("accept", "")):
-        return Response(detect.draw(image, found), media_type="image/png")
+        return Response(await asyncio.to_thread(detect.draw, image, found), media_type="image/png")
     result = detect.DetectResponse(model=name, image=detect.ImageSize(width=width, height=height), detections=found)
     return Response(result.model_dump_json(), media_type="application/json")
 
@@ -119,7 +122,7 @@ async def detect_objects(
 async def _read_image(request: Request) -> np.ndarray:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "multipart/form-data":
-        return detect.decode_image(await request.body(), media_type)
+        return await asyncio.to_thread(detect.decode_image, await request.body(), media_type)
     try:
         form = await request.form()
     except Exception as exc:  # python-multipart raises several types for a malformed body
@@ -134,7 +137,7 @@ async def _read_image(request: Request) -> np.ndarray:
         if part_type not in ("", "application/octet-stream"):
             raise UnsupportedMediaType(f"unsupported image type {part_type!r}: send image/jpeg or image/png")
         part_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-    return detect.decode_image(data, part_type)
+    return await asyncio.to_thread(detect.decode_image, data, part_type)
 
 
 def _wants_png(accept: str) -> bool:

@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from inference_server import download
+from tests.support.images import encode, picture
 from tests.support.object_stores import GatedFileServer, moto_s3, s3_client
 
 
@@ -27,6 +29,18 @@ def test_zoo_tarball_and_label_map_land_where_the_server_expects_them(zoo_tarbal
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "model" / "saved_model.pb").is_file() and (tmp_path / "model" / "variables").is_dir()
     assert (tmp_path / "model" / "label_map.json").read_text() == '{"1": "person"}'
+
+
+def test_the_pod_flow_init_container_then_server_uses_the_downloaded_label_map(zoo_tarball, tmp_path, server_factory):
+    (tmp_path / "labels.pbtxt").write_text('item { id: 1 display_name: "walker" }\nitem { id: 3 display_name: "wagon" }')
+    done = run_cli("--model-uri", zoo_tarball.as_uri(), "--dest", str(tmp_path / "model"),
+                   "--label-map", (tmp_path / "labels.pbtxt").as_uri())
+    assert done.returncode == 0, done.stderr
+    server = server_factory(str(tmp_path / "model")).wait_ready()  # no --label-map: found beside the model
+    found = httpx.post(f"{server.url}/v1/models/detector:detect?threshold=0", content=encode(picture()),
+                       headers={"content-type": "image/png"}, timeout=30).json()["detections"]
+    assert {"walker", "wagon"} & {d["label"] for d in found}
+    assert "person" not in {d["label"] for d in found}
 
 
 def test_savedmodel_directory_under_an_s3_prefix(zoo_model_dir, tmp_path):
