@@ -28,6 +28,8 @@ class Detector:
         self.ready = False
         self.error: str | None = None
         self.load_seconds: float | None = None
+        # Real Zoo exports fix the batch at 1 ([1, None, None, 3]); None means any batch size.
+        self.fixed_batch: int | None = None
         self._fn: Any = None
 
     def load(self, path: Path | None = None) -> None:
@@ -45,7 +47,7 @@ class Detector:
         if SIGNATURE not in signatures:
             raise ModelError(f"SavedModel has no {SIGNATURE!r} signature (has {sorted(signatures)})")
         fn = signatures[SIGNATURE]
-        _check_signature(fn)
+        self.fixed_batch = _check_signature(fn)
         self._model, self._fn = loaded, fn  # keep the model object: the signature needs it alive
         self.warm_up()
         self.load_seconds = time.monotonic() - started
@@ -60,7 +62,11 @@ class Detector:
         """batch: uint8 [N, H, W, 3] -> the four Zoo outputs as numpy arrays with N rows."""
         if self._fn is None:
             raise ModelError("model is not loaded")
-        return self._call(batch)
+        step = self.fixed_batch
+        if step is None or len(batch) == step:
+            return self._call(batch)
+        parts = [self._call(batch[i:i + step]) for i in range(0, len(batch), step)]
+        return {name: np.concatenate([p[name] for p in parts]) for name in OUTPUTS}
 
     def _call(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         import tensorflow as tf
@@ -69,7 +75,8 @@ class Detector:
         return {name: outputs[name].numpy() for name in OUTPUTS}
 
 
-def _check_signature(fn: Any) -> None:
+def _check_signature(fn: Any) -> int | None:
+    """Raise ModelError unless fn has the Zoo contract; return its fixed batch size, if any."""
     _, inputs = fn.structured_input_signature
     if set(inputs) != {INPUT}:
         raise ModelError(f"signature {SIGNATURE!r} must take one input {INPUT!r}, takes {sorted(inputs)}")
@@ -79,3 +86,4 @@ def _check_signature(fn: Any) -> None:
     missing = [name for name in OUTPUTS if name not in fn.structured_outputs]
     if missing:
         raise ModelError(f"signature {SIGNATURE!r} lacks the detection outputs {missing}")
+    return spec.shape[0]

@@ -14,17 +14,21 @@ from .server_process import free_port
 
 
 class GatedFileServer:
-    """Serves a directory over HTTP; files named in `gated` wait until `release()` (a slow download)."""
+    """Serves a directory over HTTP; files named in `gated` wait until `release()` (a slow download),
+    names in `forbidden` answer 403."""
 
-    def __init__(self, root: Path, gated: set[str] | None = None) -> None:
+    def __init__(self, root: Path, gated: set[str] | None = None, forbidden: set[str] | None = None) -> None:
         self.gate = threading.Event()
         if not gated:
             self.gate.set()
-        gate, names = self.gate, gated or set()
+        gate, names, refused = self.gate, gated or set(), forbidden or set()
 
         class Handler(SimpleHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.lstrip("/").split("?")[0] in names:
+                name = self.path.lstrip("/").split("?")[0]
+                if name in refused:
+                    return self.send_error(403)
+                if name in names:
                     gate.wait(120)
                 super().do_GET()
 

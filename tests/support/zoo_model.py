@@ -35,7 +35,7 @@ def _weights(num_classes: int) -> dict[str, np.ndarray]:
     return w
 
 
-def _module(num_classes: int):
+def _module(num_classes: int, batch_size: int | None):
     import tensorflow as tf
 
     class TinySSD(tf.Module):
@@ -43,7 +43,7 @@ def _module(num_classes: int):
             super().__init__(name="tiny_ssd")
             self.w = {k: tf.Variable(v, name=k) for k, v in _weights(num_classes).items()}
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="input_tensor")])
+        @tf.function(input_signature=[tf.TensorSpec([batch_size, None, None, 3], tf.uint8, name="input_tensor")])
         def serve(self, input_tensor):
             x = tf.cast(input_tensor, tf.float32) / 255.0 - 0.5
             for i in range(len(_CHANNELS) - 1):
@@ -74,12 +74,14 @@ def _module(num_classes: int):
     return TinySSD()
 
 
-def build_zoo_savedmodel(export_dir: Path, *, num_classes: int = 90) -> Path:
-    """Save the tiny detector at export_dir (export_dir/saved_model.pb) and return export_dir."""
+def build_zoo_savedmodel(export_dir: Path, *, num_classes: int = 90, batch_size: int | None = None) -> Path:
+    """Save the tiny detector at export_dir (export_dir/saved_model.pb) and return export_dir.
+
+    batch_size=1 mimics the real Zoo exports, whose input_tensor is [1, None, None, 3]."""
     import tensorflow as tf
 
     export_dir = Path(export_dir)
-    module = _module(num_classes)
+    module = _module(num_classes, batch_size)
     tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
     return export_dir
 

@@ -61,6 +61,7 @@ def test_savedmodel_directory_under_an_s3_prefix(zoo_model_dir, tmp_path):
     ("missing.tar.gz", "not found: HTTP 404"),
     ("junk.bin", "neither a SavedModel directory nor a .tar.gz/.tar/.zip archive"),
     ("empty.tar.gz", "no saved_model.pb inside"),
+    ("private.tar.gz", "access denied: HTTP 403"),
 ])
 def test_failures_exit_1_with_one_actionable_line(tmp_path, uri_suffix, expected):
     import tarfile
@@ -70,7 +71,7 @@ def test_failures_exit_1_with_one_actionable_line(tmp_path, uri_suffix, expected
     (www / "junk.bin").write_bytes(b"not a model")
     with tarfile.open(www / "empty.tar.gz", "w:gz") as tar:
         tar.add(www / "junk.bin", arcname="model/readme.txt")
-    server = GatedFileServer(www)
+    server = GatedFileServer(www, forbidden={"private.tar.gz"})
     try:
         done = run_cli("--model-uri", f"{server.url}/{uri_suffix}", "--dest", str(tmp_path / "model"))
     finally:

@@ -19,6 +19,19 @@ def test_loaded_detector_answers_zoo_outputs_for_a_batch(zoo_model_dir):
     assert out["detection_classes"].min() >= 1  # 1-based like the Zoo
 
 
+def test_zoo_exports_with_a_fixed_batch_of_one_still_serve_batches(tmp_path, zoo_model_dir):
+    from tests.support.zoo_model import build_zoo_savedmodel
+
+    fixed, free = Detector(), Detector()
+    fixed.load(build_zoo_savedmodel(tmp_path / "fixed", batch_size=1))
+    free.load(zoo_model_dir)
+    batch = np.stack([picture(64, 48, seed=s) for s in range(3)])
+    assert fixed.fixed_batch == 1 and free.fixed_batch is None
+    got, want = fixed.predict(batch), free.predict(batch)  # same weights: the same answers
+    assert got["detection_scores"].shape == (3, 100)
+    np.testing.assert_allclose(got["detection_scores"], want["detection_scores"], atol=1e-4)
+
+
 def _save(tmp_path, fn_builder, signature="serving_default"):
     import tensorflow as tf
 
