@@ -97,7 +97,8 @@ def test_health_tests_cover_every_state_with_captured_testdata():
         # Captured from a live object, not written by hand (see tests/integration/deploy).
         assert obj["metadata"].get("uid") and obj["metadata"].get("creationTimestamp"), name
         reasons |= {c["reason"] for c in obj.get("status", {}).get("conditions", []) if c["type"] == "Ready"}
-    assert {"Serving", "ModelLoadFailed", "Unschedulable"} <= reasons
+    assert {"Serving", "Deploying", "ModelLoadFailed", "Unschedulable", "InvalidSpec",
+            "ClaimNotFound", "ScaledToZero"} <= reasons
 
 
 def test_runner_sandbox_matches_argo_cds_libraries():
