@@ -38,10 +38,13 @@ def main(argv: list[str] | None = None, termination_log: Path = TERMINATION_LOG)
     parser.add_argument("--label-map", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # keep stderr to our own lines
     try:
         fetch(args.model_uri, args.dest, args.label_map)
-    except (storage.StorageError, labels.LabelMapError, OSError) as exc:
-        line = f"model download failed: {exc}".replace("\n", " ")
+    except Exception as exc:  # noqa: BLE001 - whatever it was, the pod must show one readable line
+        reason = str(exc) if isinstance(exc, (storage.StorageError, labels.LabelMapError)) else (
+            f"{type(exc).__name__}: {exc}")
+        line = f"model download failed: {reason}".replace("\n", " ")
         print(line, file=sys.stderr)
         write_termination_log(line, termination_log)
         return 1

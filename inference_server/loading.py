@@ -50,7 +50,9 @@ async def load_model(state: ServerState) -> None:
     started = time.monotonic()
     try:
         await asyncio.to_thread(_prepare, state)
-    except (storage.StorageError, ModelError, labels.LabelMapError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a background task must not fail silently
+        if not isinstance(exc, (storage.StorageError, ModelError, labels.LabelMapError)):
+            exc = RuntimeError(f"{type(exc).__name__}: {exc}")
         state.error = str(exc)
         log.error("model load failed: %s", exc)
         if state.on_fatal is not None:

@@ -12,7 +12,7 @@ import pytest
 
 from inference_server import download
 from tests.support.images import encode, picture
-from tests.support.object_stores import GatedFileServer, moto_s3, s3_client
+from tests.support.object_stores import GatedFileServer, gcs_emulator, moto_s3, s3_client
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -55,6 +55,26 @@ def test_savedmodel_directory_under_an_s3_prefix(zoo_model_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "model" / "saved_model.pb").read_bytes() == (zoo_model_dir / "saved_model.pb").read_bytes()
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_gcs_missing_bucket_and_missing_object_are_reported(tmp_path):
+    with gcs_emulator("models") as env:
+        no_bucket = run_cli("--model-uri", "gs://nope/m.tar.gz", "--dest", str(tmp_path / "a"), env=env)
+        no_object = run_cli("--model-uri", "gs://models/m.tar.gz", "--dest", str(tmp_path / "b"), env=env)
+    assert no_bucket.returncode == 1 and "gs://nope/m.tar.gz not found" in no_bucket.stderr
+    assert no_object.returncode == 1 and "not found: no object or prefix 'm.tar.gz'" in no_object.stderr
+
+
+def test_unreachable_s3_endpoint_is_one_line(tmp_path):
+    from tests.support.server_process import free_port
+
+    env = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+           "AWS_SECRET_ACCESS_KEY": "s3cr3t-key", "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}
+    done = run_cli("--model-uri", "s3://models/m.tar.gz", "--dest", str(tmp_path / "m"), env=env)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "s3://models/m.tar.gz" in lines[0] and "Could not connect" in lines[0]
+    assert "s3cr3t-key" not in done.stderr
 
 
 @pytest.mark.parametrize("uri_suffix,expected", [
