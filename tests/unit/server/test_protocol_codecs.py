@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from inference_server.errors import BadInput, UnsupportedMediaType, status_code
 from inference_server.protocol import detect, v1, v2
@@ -118,10 +121,13 @@ def test_undecodable_image_is_400_and_wrong_media_type_is_415():
 
 
 def test_drawing_returns_a_png_of_the_same_size():
-    import io
-
-    from PIL import Image
-
     found = detect.to_detections({k: v[0] for k, v in outputs(1).items()}, 64, 32, {}, 0.3, 10)
     png = detect.draw(picture(64, 32), found)
     assert Image.open(io.BytesIO(png)).size == (64, 32)
+
+
+def test_a_huge_image_is_refused_from_its_header_before_decoding():
+    out = io.BytesIO()
+    Image.new("L", (8000, 6000)).save(out, format="PNG")  # 48 Mpx, compresses to a few KB
+    with pytest.raises(BadInput, match="at most 40000000 pixels"):
+        detect.decode_image(out.getvalue(), "image/png")
