@@ -1,6 +1,6 @@
 """The floor: the SavedModel's serving signature called in-process, no HTTP, no JSON.
 
-    python bench/server_raw.py build DIR              # the tiny Zoo-signature model, into DIR
+    python bench/server_raw.py build tiny|mobile DIR  # a Zoo-signature model (bench/server_models.py)
     python bench/server_raw.py floor --model DIR --size 320 --batches 1,8,32 --seconds 3
 
 `floor` prints one JSON line: {"size": ..., "batches": {"1": images_per_s, ...}} with each
@@ -21,12 +21,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from server_payloads import scene  # noqa: E402
-
-
-def build(dest: Path) -> None:
-    from tests.support.zoo_model import build_zoo_savedmodel
-
-    build_zoo_savedmodel(dest)
 
 
 def images_per_second(fn, batch, n_images: int, seconds: float) -> float:
@@ -59,6 +53,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build")
+    b.add_argument("kind", choices=["tiny", "mobile"])
     b.add_argument("dest", type=Path)
     f = sub.add_parser("floor")
     f.add_argument("--model", type=Path, required=True)
@@ -68,7 +63,9 @@ def main() -> None:
     f.add_argument("--reps", type=int, default=3)
     args = p.parse_args()
     if args.cmd == "build":
-        build(args.dest)
+        from server_models import build
+
+        build(args.kind, args.dest)
     else:
         batches = [int(x) for x in args.batches.split(",")]
         print(json.dumps(floor(args.model, args.size, batches, args.seconds, args.reps)), flush=True)

@@ -92,10 +92,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def serving(cmd: list, ready_url: str, log_path: Path, timeout: float = 180.0):
+def serving(cmd: list, ready_url: str, log_path: Path, timeout: float = 180.0, env: dict | None = None):
     """Start a server process, wait (bounded) until ready_url answers 200, stop it afterwards."""
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -165,12 +165,18 @@ def bench_floor(model: Path, sizes: list[int], args) -> list[Row]:
 
 def bench_server(model: Path, bodies: dict, work: Path, args) -> list[Row]:
     port = free_port()
-    cmd = [PY, "-m", "inference_server", "--model-uri", str(model), "--model-name", MODEL_NAME,
-           "--host", HOST, "--port", str(port), *shlex.split(args.server_args)]
+    flags = ["--model-uri", str(model), "--model-name", MODEL_NAME, "--host", HOST, "--port", str(port),
+             *shlex.split(args.server_args)]
+    python = args.server_python or PY
+    if args.gc_freeze:  # a proposed server change, applied from outside (bench/server_variant.py)
+        cmd = [python, BENCH / "server_variant.py", "--gc-freeze", "--", *flags]
+    else:
+        cmd = [python, "-m", "inference_server", *flags]
     base = f"http://{HOST}:{port}"
     rows = []
     log(f"server: {' '.join(map(str, cmd[1:]))}")
-    with serving(cmd, f"{base}/v2/health/ready", work / "server.log") as proc:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # another venv's python still finds the server
+    with serving(cmd, f"{base}/v2/health/ready", work / "server.log", env=env) as proc:
         for size, (predict, jpeg) in bodies.items():
             if "predict" in args.apis:
                 log(f"server :predict {size}x{size}")
@@ -228,7 +234,10 @@ def report(rows: list[Row]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, help="a SavedModel directory (default: build the tiny Zoo model)")
+    p.add_argument("--model", type=Path, help="a SavedModel directory with the Zoo signature (default: build one)")
+    p.add_argument("--model-kind", default="tiny", choices=["tiny", "mobile"],
+                   help="which model to build without --model: tiny (overhead-bound) or mobile "
+                        "(SSD MobileNet-like compute, bench/server_models.py)")
     p.add_argument("--sizes", default="320,640", help="square image sizes, comma-separated")
     p.add_argument("--concurrency", default="1,8,32")
     p.add_argument("--apis", default="predict,detect", help="server APIs to drive: predict, detect")
@@ -236,6 +245,10 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=200, help="requests per load run (at least 4 x concurrency)")
     p.add_argument("--seconds", type=float, default=6.0, help="time cap per load run")
     p.add_argument("--server-args", default="", help="extra flags for python -m inference_server")
+    p.add_argument("--server-python", type=Path,
+                   help="python for the server (default .venv's; .venv-kserve's has uvloop + httptools)")
+    p.add_argument("--gc-freeze", action="store_true",
+                   help="measure the proposed gc.freeze() after model load (bench/server_variant.py)")
     p.add_argument("--skip", default="", help="parts to skip, comma-separated: floor, server, kserve")
     p.add_argument("--json", type=Path, help="also write the rows here as JSON")
     p.add_argument("--quick", action="store_true", help="smoke run: 320 only, concurrency 1,8, 1 rep, short runs")
@@ -250,9 +263,9 @@ def main() -> None:
         work = Path(tmp)
         model = args.model
         if model is None:
-            model = work / "tiny_ssd"
-            log("building the tiny Zoo-signature SavedModel")
-            subprocess.run([PY, BENCH / "server_raw.py", "build", model], check=True, capture_output=True)
+            model = work / f"{args.model_kind}_ssd"
+            log(f"building the {args.model_kind} Zoo-signature SavedModel")
+            subprocess.run([PY, BENCH / "server_raw.py", "build", args.model_kind, model], check=True, capture_output=True)
         bodies = {}
         for size in sizes:
             image = scene(size)
