@@ -3,12 +3,14 @@
 `operator_under_sa` applies the rendered dev overlay to the local control plane, mints a token
 for the operator's ServiceAccount, writes a kubeconfig holding only that token, and starts
 `python -m detector_operator` as a local process with the Deployment's env settings: the API
-server sees exactly the RBAC that deploy/ grants, not admin. Shared by this folder's tests.
+server sees exactly the RBAC that deploy/ grants, not admin. `namespaced_operator` does the same
+with deploy/overlays/namespaced (a Role in its own namespace).
 Deviation from the Deployment: the liveness port is a free local one (8081 may be taken).
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from tests.cluster_support import kubectl, kubectl_json, wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 OVERLAY = "deploy/overlays/dev"
+NAMESPACED_OVERLAY = "deploy/overlays/namespaced"
 CRD = "objectdetectors.vision.mlops.dev"
 
 
@@ -97,16 +101,15 @@ def healthz(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="package")
-def operator_under_sa(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory):
-    objects = render(OVERLAY)
-    manifest = yaml.safe_dump_all(objects)
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=manifest)
+@contextlib.contextmanager
+def operator_from(overlay: str, workdir: Path) -> Iterator[RunningOperator]:
+    """Install `overlay`, then run the operator locally under its ServiceAccount's token."""
+    objects = render(overlay)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump_all(objects))
     kubectl("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=60s")
     namespace = next(o for o in objects if o["kind"] == "Namespace")["metadata"]["name"]
     account = next(o for o in objects if o["kind"] == "ServiceAccount")["metadata"]["name"]
     token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
-    workdir = tmp_path_factory.mktemp("operator-under-sa")
     config = token_kubeconfig(token, workdir / "kubeconfig")
 
     port = free_port()
@@ -130,11 +133,30 @@ def operator_under_sa(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory)
             process.wait()
         # Everything the overlay created except the CRDs: deleting those would take every
         # ObjectDetector in the cluster with them.
-        kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+        # Waited for: the next test may install an overlay into the same namespace.
+        kubectl("delete", "namespace", namespace, "--ignore-not-found", "--timeout=90s",
+                check=False, timeout=100)
         for kind in ("clusterrolebinding", "clusterrole"):
             kubectl("delete", kind, "detector-operator", "--ignore-not-found", check=False)
-        if process.returncode not in (0, -signal.SIGTERM):
-            print(f"operator exited {process.returncode}; log {log}:\n{running.log_text()[-4000:]}")
+
+
+# Module scope: one operator at a time, so a cluster-wide one never races a namespaced one.
+@pytest.fixture(scope="module")
+def operator_under_sa(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory):
+    with operator_from(OVERLAY, tmp_path_factory.mktemp("operator-under-sa")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def namespaced_operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory):
+    with operator_from(NAMESPACED_OVERLAY, tmp_path_factory.mktemp("namespaced-operator")) as running:
+        yield running
+
+
+def rbac_denials(log: str) -> list[str]:
+    """Log lines where the API server refused the operator for lack of RBAC."""
+    return [line for line in log.splitlines()
+            if 'forbidden: User "system:serviceaccount:' in line or "Not enough permissions" in line]
 
 
 def ready_condition(obj: dict) -> dict | None:

@@ -6,7 +6,7 @@ import yaml
 
 from tests.cluster_support import kubectl, kubectl_json, wait_for
 
-from .conftest import REPO, RunningOperator, ready_condition, render
+from .conftest import REPO, RunningOperator, rbac_denials, ready_condition, render
 
 SAMPLE = REPO / "samples/cpu-detector.yaml"
 
@@ -28,7 +28,7 @@ def test_overlay_passes_server_side_dry_run(kubeconfig, operator_under_sa, overl
         assert result.stdout.count("(server dry run)") == len(objects)
     finally:
         if created:
-            kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+            kubectl("delete", "namespace", namespace, "--timeout=90s", check=False, timeout=100)
 
 
 @pytest.mark.cluster
@@ -61,8 +61,7 @@ def test_operator_under_its_service_account_serves_a_sample_in_a_restricted_name
     assert all(p["spec"]["securityContext"]["runAsNonRoot"] for p in pods)
     # Nothing the operator tried was refused by RBAC: deploy/ grants enough. (A 403 for writing
     # into a namespace being deleted is not RBAC, hence the precise wording.)
-    denials = [line for line in operator_under_sa.log_text().splitlines()
-               if 'forbidden: User "system:serviceaccount:' in line or "Not enough permissions" in line]
+    denials = rbac_denials(operator_under_sa.log_text())
     assert not denials, "\n".join(denials[:5])
 
 
