@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     kopf.configure(verbose=config.log_level == "DEBUG")
     logging.getLogger().setLevel(config.log_level)
+    if config.log_level != "DEBUG":
+        # kopf logs every handled watch event at INFO; our own log says what was done.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
     import detector_operator.handlers  # noqa: F401  (registers the handlers)
 

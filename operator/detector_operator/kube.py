@@ -72,6 +72,10 @@ def error_for(status: int, body: str) -> KubeError:
     cls: type[KubeError] = {404: NotFound, 400: Invalid, 422: Invalid, 409: Conflict, 403: Forbidden}.get(
         status, Unavailable if status >= 500 or status == 429 else KubeError
     )
+    if status == 500 and "failed to convert new object" in message:
+        # Server-side apply reports an object that cannot be decoded (a malformed quantity, say)
+        # as a 500; retrying the same object can never succeed.
+        cls = Invalid
     return cls(status, reason, message)
 
 
@@ -176,6 +180,17 @@ class Kube:
             body=obj,
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
             content_type="application/apply-patch+yaml",  # JSON is YAML
+        )
+
+    async def merge_patch(self, obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch, which replaces lists whole (apply only merges them)."""
+        meta = obj["metadata"]
+        return await self.request(
+            "PATCH",
+            path(obj["kind"], meta["namespace"], meta["name"]),
+            body=patch,
+            params={"fieldManager": FIELD_MANAGER},
+            content_type="application/merge-patch+json",
         )
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "vision.mlops.dev"
@@ -28,8 +28,10 @@ URI_PATTERN = r"^(gs|s3|https?|file|pvc)://.+"
 # pvc://<claim>[/<path inside the claim>]; the claim is a DNS-1123 subdomain.
 PVC_PATTERN = r"^pvc://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/.*)?$"
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# A quantity such as "500m", "2Gi" or 1 (the CRD keeps it as int-or-string).
+# A quantity such as "500m", "2Gi" or 1 (the CRD keeps it as int-or-string). The API server
+# refuses a Deployment with a malformed one, so the operator checks before applying.
 Quantity = int | str
+QUANTITY_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$"
 
 
 def cel(rule: str, message: str) -> dict[str, Any]:
@@ -111,6 +113,14 @@ class ResourceOverrides(_Model):
     limits: dict[str, Quantity] | None = Field(
         None, description="Resource limits, e.g. {memory: 8Gi}. The GPU limit comes from `gpu`."
     )
+
+    @field_validator("requests", "limits")
+    @classmethod
+    def _quantities(cls, value: dict[str, Quantity] | None) -> dict[str, Quantity] | None:
+        for name, quantity in (value or {}).items():
+            if isinstance(quantity, str) and not re.match(QUANTITY_PATTERN, quantity):
+                raise ValueError(f"{name}: {quantity!r} is not a quantity (like 500m, 2 or 4Gi)")
+        return value
 
 
 class Toleration(_Model):
@@ -289,7 +299,8 @@ def parse_spec(raw: dict[str, Any] | None) -> ObjectDetectorSpec:
         spec = ObjectDetectorSpec.model_validate(raw or {})
     except ValidationError as e:
         problems = "; ".join(
-            f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+            f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
         )
         raise InvalidSpec(problems) from None
     if not re.match(URI_PATTERN, spec.model_uri):

@@ -91,6 +91,18 @@ def digest_of(objects: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
 
 
+def service_repair_patch(desired: dict[str, Any], seen: ServiceView) -> dict[str, Any]:
+    """A merge patch that puts the Service's ports, selector and type back exactly.
+
+    Apply alone cannot: a port whose key (port, protocol) was changed by hand belongs to that
+    editor's field manager, so apply would keep it next to ours (and both named http is invalid).
+    """
+    spec = desired["spec"]
+    selector: dict[str, Any] = {k: None for k, _ in seen.selector if k not in spec["selector"]}
+    selector.update(spec["selector"])
+    return {"spec": {"type": spec["type"], "ports": spec["ports"], "selector": selector}}
+
+
 def why_apply(state: State | None, digest: str, seen: Observed, desired_service: dict[str, Any]) -> tuple[str, str] | None:
     """(event reason, message) when the children must be applied; None when they are as applied."""
     name = builders.child_name(seen.detector.name) if seen.detector else "?"
@@ -240,7 +252,9 @@ class Reconciler:
             state = state or State(uid=od.uid)
             self.states[key] = state
             if reason:
-                spec_error = await self._apply(state, owner, spec, desired, digest, reason, involved)
+                spec_error = await self._apply(
+                    state, owner, spec, desired, digest, reason, involved, seen.service
+                )
             elif state.apply_error:
                 spec_error = state.apply_error
 
@@ -255,6 +269,7 @@ class Reconciler:
         digest: str,
         reason: tuple[str, str],
         involved: dict[str, str],
+        seen_service: ServiceView | None,
     ) -> str | None:
         claim = spec.pvc_claim
         if claim and state.digest != digest:
@@ -267,6 +282,8 @@ class Reconciler:
         state.apply_error = None
         for obj in desired:
             try:
+                if obj["kind"] == "Service" and seen_service and seen_service != ServiceView.of(obj):
+                    await self.kube.merge_patch(obj, service_repair_patch(obj, seen_service))
                 result = await self.kube.apply(obj)
             except kube.Invalid as e:
                 # The spec passed the schema but the API server refuses the child (e.g. a bad

@@ -64,7 +64,7 @@ def test_children_carry_our_labels_and_owner_but_never_the_users_labels(operator
 def test_operator_writes_only_status_no_finalizers_or_annotations(operator, namespace):
     apply(namespace, sample("cpu-detector", replicas=1))
     wait_ready(namespace, "cpu-detector")
-    meta = get_json(namespace, "od/cpu-detector")["metadata"]
+    meta = get_json(namespace, "od/cpu-detector", "--show-managed-fields")["metadata"]
     assert "finalizers" not in meta
     assert not any("kopf" in k for k in meta.get("annotations", {}))
     # Argo CD compares spec and metadata: the operator's field manager touches status only.
@@ -144,11 +144,17 @@ def test_invalid_specs_are_rejected_with_their_messages(crds, namespace, spec, m
 
 
 def test_spec_the_schema_cannot_catch_gives_invalid_spec_and_others_keep_working(operator, namespace):
-    apply(namespace, detector("typo", resources={"requests": {"cpu": "lots"}}), detector("fine"))
+    apply(namespace, detector("typo", resources={"requests": {"cpu": "lots"}}),
+          detector("badlabel", nodeSelector={"zone": "not a label value!"}), detector("fine"))
+    # Caught by the operator before applying...
     ready = wait_reason(namespace, "typo", "InvalidSpec")
-    assert "Deployment typo-detector" in ready["message"] and "cpu" in ready["message"]
+    assert "cpu: 'lots' is not a quantity" in ready["message"]
+    # ...and refused by the API server when the operator applies the Deployment.
+    ready = wait_reason(namespace, "badlabel", "InvalidSpec")
+    assert "Deployment badlabel-detector" in ready["message"] and "not a label value!" in ready["message"]
     wait_ready(namespace, "fine")
     assert any(e["reason"] == "InvalidSpec" for e in events(namespace, "typo"))
+    assert any(e["reason"] == "InvalidSpec" for e in events(namespace, "badlabel"))
     # Fixing the spec recovers it.
     apply(namespace, detector("typo", resources={"requests": {"cpu": "500m"}}))
     wait_ready(namespace, "typo")

@@ -49,3 +49,14 @@ def test_pvc_uri_splits_into_claim_and_path():
     assert ObjectDetectorSpec(model_uri="pvc://store/a/b").pvc_claim == ("store", "a/b")
     assert ObjectDetectorSpec(model_uri="pvc://store").pvc_claim == ("store", "")
     assert ObjectDetectorSpec(model_uri="gs://b/m").pvc_claim is None
+
+
+@pytest.mark.parametrize("quantity", ["lots", "4GB", "1.2.3"])
+def test_malformed_resource_quantities_are_invalid_spec(quantity):
+    with pytest.raises(InvalidSpec, match=f"cpu: '{quantity}' is not a quantity"):
+        parse_spec({"modelUri": "gs://b/m", "resources": {"requests": {"cpu": quantity}}})
+
+
+@pytest.mark.parametrize("quantity", ["500m", "2", 2, "4Gi", "1e3", "0.5"])
+def test_well_formed_quantities_pass(quantity):
+    parse_spec({"modelUri": "gs://b/m", "resources": {"limits": {"memory": quantity}}})

@@ -27,6 +27,11 @@ class RecordingKube:
         self.calls.append(("apply", obj["kind"]))
         return {"metadata": {"generation": self.generation}}
 
+    async def merge_patch(self, obj, patch):
+        self.calls.append(("merge_patch", obj["kind"]))
+        self.last_merge_patch = patch
+        return {}
+
     async def patch_status(self, namespace, name, status):
         self.calls.append(("status", status["conditions"][0]["reason"]))
         return {}
@@ -145,9 +150,15 @@ async def test_service_edited_by_someone_else_is_reapplied(setup):
     world.children_appear()
     await rec.request(KEY)
     client.calls.clear()
-    world.service = ServiceView("NodePort", world.service.selector, world.service.ports)
+    world.service = ServiceView("NodePort", world.service.selector + (("extra", "x"),),
+                                (("http", 9999, "http", "TCP"),))
     await rec.request(KEY)
-    assert ("apply", "Service") in client.calls
+    assert client.calls[:2] == [("merge_patch", "Service"), ("apply", "Service")]
+    # Lists replaced whole, foreign selector keys removed: apply alone would keep both.
+    assert client.last_merge_patch["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
+    assert client.last_merge_patch["spec"]["selector"]["extra"] is None
+    assert client.last_merge_patch["spec"]["type"] == "ClusterIP"
 
 
 async def test_child_rejected_by_the_api_server_is_invalid_spec_without_hot_loop(setup):
