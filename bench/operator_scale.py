@@ -125,6 +125,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def settled(namespace: str) -> bool:
+    """No ObjectDetector is still on its way (Deploying): what is left is steady state."""
+    ods = json.loads(kubectl("get", "-n", namespace, "objectdetectors", "-o", "json").stdout)["items"]
+    for od in ods:
+        ready = next((c for c in (od.get("status") or {}).get("conditions", []) if c["type"] == "Ready"), None)
+        if ready is None or ready["reason"] == "Deploying":
+            return False
+    return True
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -173,20 +183,25 @@ async def operator_run(n: int, replicas: int, namespace: str, idle: float, timeo
             elapsed = time.monotonic() - start
         finally:
             await client.close()
-        # Let the tail of pod/status activity settle before the quiet period is counted.
-        settle_until = time.monotonic() + 600
+        # Quiet means: every detector reached a steady reason (Serving, or Unschedulable once the
+        # simulated nodes' pod limit is reached) and the operator wrote nothing for 10 s.
+        settle_until = time.monotonic() + timeout
         last, stable_since = read_counts(counter), time.monotonic()
-        while time.monotonic() - stable_since < 10 and time.monotonic() < settle_until:
+        while time.monotonic() < settle_until:
             await asyncio.sleep(1)
             now = read_counts(counter)
             if now != last:
                 last, stable_since = now, time.monotonic()
+            elif time.monotonic() - stable_since >= 10 and settled(namespace):
+                break
+        settle_seconds = time.monotonic() - start
         before = read_counts(counter)
         await asyncio.sleep(idle)
         idle_writes = read_counts(counter) - before
         return {
             "seconds": elapsed,
             "create_seconds": created,
+            "settled_seconds": settle_seconds,
             "peak_rss_mib": peak_rss_mib(proc.pid),
             "writes_total": sum(read_counts(counter).values()),
             "writes_by_kind": dict(read_counts(counter)),
@@ -227,7 +242,8 @@ def main() -> int:
             kubectl("create", "namespace", ns)
         try:
             floor_s = asyncio.run(floor(n, args.replicas, floor_ns))
-            kubectl("delete", "namespace", floor_ns, "--wait=false")
+            # Gone before the operator's turn, so its pods do not load the cluster meanwhile.
+            kubectl("delete", "namespace", floor_ns, "--timeout=600s")
             op = asyncio.run(operator_run(n, args.replicas, op_ns, args.idle, args.timeout))
         finally:
             for ns in (floor_ns, op_ns):
