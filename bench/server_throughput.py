@@ -226,7 +226,8 @@ def report(rows: list[Row]) -> str:
         if target != "server":
             continue
         floor = best.get(("floor", "in-process", size))
-        ks = best.get(("kserve", ":predict", size))
+        # KServe only speaks :predict here: compare like with like.
+        ks = best.get(("kserve", ":predict", size)) if api == ":predict" else None
         lines.append(f"| {size}x{size} | {api} | {ips:.1f} | {fmt(floor, '.1f')} | "
                      f"{fmt(floor and ips / floor, '.2f')} | {fmt(ks, '.1f')} | {fmt(ks and ips / ks, '.2f')} |")
     return "\n".join(lines)

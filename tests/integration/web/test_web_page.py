@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -155,3 +157,36 @@ def test_bmp_is_converted_to_png_in_the_browser_and_detected(page: Page, web_ser
     upload(page, "scene.bmp", "image/bmp", bmp.getvalue())
     expect(page.locator(ROWS)).to_have_count(len(expected), timeout=30_000)
     assert_rows_match(table_rows(page), expected)
+
+
+def test_page_says_not_ready_while_the_model_is_still_downloading(browser, tmp_path):
+    """A model server on loopback that never finishes sending: the server stays live but not ready."""
+    release = threading.Event()
+
+    class Stalling(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            release.wait(60)
+
+        def log_message(self, *args):
+            pass
+
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    uri = f"http://127.0.0.1:{origin.server_port}/tiny_ssd.tar.gz"
+    server = ServerProcess(uri, "--model-name", TEST_MODEL_NAME, log_dir=tmp_path)
+    context = browser.new_context()
+    try:
+        server.wait_status("/v2/health/live", 200, timeout=60)
+        page = context.new_page()
+        page.goto(server.url + "/")
+        expect(page.locator("#health")).to_have_attribute("data-state", "waiting")
+        expect(page.locator("#health-text")).to_have_text("Not ready yet (HTTP 503)")
+    finally:
+        context.close()
+        release.set()
+        server.stop()
+        origin.shutdown()
+        origin.server_close()
