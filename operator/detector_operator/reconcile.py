@@ -162,6 +162,12 @@ class Reconciler:
         finally:
             self.running.discard(key)
 
+    async def drain(self) -> None:
+        """Wait for background Events (tests, shutdown)."""
+        me = asyncio.current_task()
+        while pending := [t for t in self.tasks if t is not me]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
     def close(self) -> None:
         for state in self.states.values():
             if state.retry:
@@ -207,9 +213,16 @@ class Reconciler:
         state.retry = asyncio.get_running_loop().call_later(state.backoff, self._spawn, key)
 
     def _spawn(self, key: Key) -> None:
-        task = asyncio.get_running_loop().create_task(self.request(key))
+        self._background(self.request(key))
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def _event(self, involved: dict[str, str], **kwargs: Any) -> None:
+        # Events are best effort and never worth delaying a sync for.
+        self._background(self.kube.post_event(involved, **kwargs))
 
     def forget(self, key: Key) -> None:
         state = self.states.pop(key, None)
@@ -275,30 +288,38 @@ class Reconciler:
         if claim and state.digest != digest:
             if await self.kube.get("PersistentVolumeClaim", owner.namespace, claim[0]) is None:
                 # Applied anyway: the pods start by themselves once the claim appears.
-                await self.kube.post_event(
+                self._event(
                     involved, reason=conditions.CLAIM_NOT_FOUND, warning=True,
                     message=f"PersistentVolumeClaim {claim[0]!r} does not exist in {owner.namespace}",
                 )
         state.apply_error = None
-        for obj in desired:
-            try:
-                if obj["kind"] == "Service" and seen_service and seen_service != ServiceView.of(obj):
-                    await self.kube.merge_patch(obj, service_repair_patch(obj, seen_service))
-                result = await self.kube.apply(obj)
-            except kube.Invalid as e:
+
+        async def put(obj: dict[str, Any]) -> dict[str, Any]:
+            if obj["kind"] == "Service" and seen_service and seen_service != ServiceView.of(obj):
+                await self.kube.merge_patch(obj, service_repair_patch(obj, seen_service))
+            return await self.kube.apply(obj)
+
+        # The children do not depend on each other: apply them side by side.
+        results = await asyncio.gather(*(put(obj) for obj in desired), return_exceptions=True)
+        for obj, result in zip(desired, results):
+            if isinstance(result, kube.Invalid):
                 # The spec passed the schema but the API server refuses the child (e.g. a bad
-                # resource quantity): nothing to retry until the spec changes.
-                state.apply_error = f"the API server rejected {obj['kind']} {obj['metadata']['name']}: {e.message}"
+                # label value): nothing to retry until the spec changes.
+                state.apply_error = (
+                    f"the API server rejected {obj['kind']} {obj['metadata']['name']}: {result.message}"
+                )
                 state.digest = digest
                 state.deleted.clear()
-                await self.kube.post_event(involved, reason=conditions.INVALID_SPEC, message=state.apply_error, warning=True)
+                self._event(involved, reason=conditions.INVALID_SPEC, message=state.apply_error, warning=True)
                 return state.apply_error
+            if isinstance(result, BaseException):
+                raise result
             if obj["kind"] == "Deployment":
                 state.deployment_generation = result.get("metadata", {}).get("generation", 0)
         state.digest = digest
         state.deleted.clear()
         if reason[1]:
-            await self.kube.post_event(involved, reason=reason[0], message=reason[1])
+            self._event(involved, reason=reason[0], message=reason[1])
         log.info("%s/%s: %s %s", owner.namespace, owner.name, reason[0], reason[1])
         return None
 
@@ -334,7 +355,7 @@ class Reconciler:
         if after and after != before:
             ready = next(c for c in status["conditions"] if c["type"] == conditions.READY)
             degraded = next(c for c in status["conditions"] if c["type"] == conditions.DEGRADED)
-            await self.kube.post_event(
+            self._event(
                 involved, reason=after, message=ready["message"] or after,
                 warning=degraded["status"] == "True",
             )

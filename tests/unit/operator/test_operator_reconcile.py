@@ -69,6 +69,14 @@ class World:
 def setup():
     world, client = World(), RecordingKube()
     rec = Reconciler(client, Settings(), world.lookup, clock=lambda: "2026-01-01T00:00:00Z")
+    original = rec.request
+
+    async def request_and_drain(key):
+        # Events are posted in the background; let them land before asserting.
+        await original(key)
+        await rec.drain()
+
+    rec.request = request_and_drain
     yield world, client, rec
     rec.close()
 
@@ -76,8 +84,8 @@ def setup():
 async def test_first_sync_creates_children_records_an_event_and_writes_status(setup):
     world, client, rec = setup
     await rec.request(KEY)
-    assert client.writes() == [("apply", "Service"), ("apply", "Deployment"), ("event", "Created"),
-                               ("status", "Deploying"), ("event", "Deploying")]
+    assert client.writes() == [("apply", "Service"), ("apply", "Deployment"), ("status", "Deploying"),
+                               ("event", "Created"), ("event", "Deploying")]
 
 
 async def test_nothing_changed_means_no_writes(setup):
