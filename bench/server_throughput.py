@@ -12,6 +12,7 @@ unless --model DIR) and one deterministic image per size:
               (bench/server_kserve_model.py, in .venv-kserve, created here if missing), `:predict`
 The load comes from a separate process (bench/server_load.py) at concurrency 1, 8 and 32.
 Throughput figures are medians over --reps runs; latency percentiles pool every run's requests.
+The floor is measured before and after the servers and averaged (the machine's load drifts).
 Everything listens on 127.0.0.1 only.
 """
 
@@ -163,6 +164,19 @@ def bench_floor(model: Path, sizes: list[int], args) -> list[Row]:
     return rows
 
 
+def merge_floors(passes: list[list[Row]]) -> list[Row]:
+    if not passes:
+        return []
+    merged = []
+    for same in zip(*passes):  # every pass lists the same (size, batch) rows in the same order
+        merged.append(Row("floor", "in-process", same[0].size, same[0].level,
+                          ips=statistics.mean(r.ips for r in same)))
+        if len(same) > 1:
+            log(f"floor {same[0].size}px batch {same[0].level}: " + " / ".join(f"{r.ips:.1f}" for r in same)
+                + " images/s (before / after the servers)")
+    return merged
+
+
 def bench_server(model: Path, bodies: dict, work: Path, args) -> list[Row]:
     port = free_port()
     flags = ["--model-uri", str(model), "--model-name", MODEL_NAME, "--host", HOST, "--port", str(port),
@@ -275,13 +289,19 @@ def main() -> None:
             jpeg.write_bytes(jpeg_body(image))
             bodies[size] = (predict, jpeg)
 
+        # The floor is measured before and after the servers and averaged: on a shared machine the
+        # background load drifts over the minutes a run takes, and this cancels most of the drift.
+        floors: list[list[Row]] = []
         rows: list[Row] = []
         if "floor" not in skip:
-            rows += bench_floor(model, sizes, args)
+            floors.append(bench_floor(model, sizes, args))
         if "server" not in skip:
             rows += bench_server(model, bodies, work, args)
         if "kserve" not in skip:
             rows += bench_kserve(model, bodies, work, args)
+        if "floor" not in skip and rows:
+            floors.append(bench_floor(model, sizes, args))
+        rows = merge_floors(floors) + rows
 
     print(report(rows))
     print(f"\n{len(rows)} measurements in {time.monotonic() - started:.0f} s; "

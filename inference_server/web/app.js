@@ -15,6 +15,7 @@ const state = {
   objectUrl: null,  // the shown image, revoked when replaced
   active: -1,       // index (into response.detections) of the highlighted row, or -1
   seq: 0,           // ignores answers to superseded uploads
+  elapsedMs: 0,     // round trip of the last :detect call
 };
 
 // ---------- readiness ----------
@@ -50,7 +51,9 @@ async function toSendable(file) {
   canvas.height = bitmap.height;
   canvas.getContext("2d").drawImage(bitmap, 0, 0);
   bitmap.close();
-  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  return new Promise((resolve, reject) => canvas.toBlob(
+    (blob) => (blob ? resolve(blob) : reject(new Error(`Could not convert "${file.name}" to PNG.`))), "image/png",
+  ));
 }
 
 // Server errors come as {"error": "..."}; fall back to the status line when they do not.
@@ -73,11 +76,16 @@ async function detect(file) {
     const started = performance.now();
     // threshold=0: the server returns every detection (up to its --max-detections) and the
     // slider filters here, without another round trip.
-    const r = await fetch(`v1/models/${encodeURIComponent(modelName)}:detect?threshold=0`, {
-      method: "POST",
-      headers: { "Content-Type": blob.type },
-      body: blob,
-    });
+    let r;
+    try {
+      r = await fetch(`v1/models/${encodeURIComponent(modelName)}:detect?threshold=0`, {
+        method: "POST",
+        headers: { "Content-Type": blob.type },
+        body: blob,
+      });
+    } catch {
+      throw new Error("Could not reach the server.");
+    }
     if (seq !== state.seq) return;
     if (!r.ok) throw new Error(await errorMessage(r));
     const answer = await r.json();
@@ -90,8 +98,11 @@ async function detect(file) {
     render();
   } catch (err) {
     if (seq !== state.seq) return;
+    // The old picture and table would read as this file's result: clear them.
+    state.response = null;
+    $("result").hidden = true;
     setSummary("");
-    showError(err instanceof TypeError ? "Could not reach the server." : err.message);
+    showError(err.message);
   } finally {
     if (seq === state.seq) document.body.classList.remove("busy");
   }
