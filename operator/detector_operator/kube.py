@@ -127,7 +127,9 @@ class Kube:
         connector = aiohttp.TCPConnector(ssl=creds.ssl_context, limit=64)
         session = aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(total=30),
+            # No total timeout: under a burst, requests queue for one of the pooled connections,
+            # and that wait must not count as the API server not answering.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30),
             headers={"User-Agent": f"{FIELD_MANAGER}/0.1.0"},
         )
         return cls(creds, session)
@@ -261,3 +263,6 @@ class Kube:
                 await self.request("POST", collection, body={"apiVersion": "kopf.dev/v1", "kind": kind, "metadata": meta})
             except Conflict:
                 pass  # already there
+            except KubeError as e:
+                # kopf reports a missing peering object itself; say why it could not be made.
+                log.warning("could not create %s %s: %s", kind, name, e)

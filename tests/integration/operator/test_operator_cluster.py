@@ -228,3 +228,12 @@ def test_deleting_a_detector_removes_its_children(operator, namespace):
                        "-o", "name").stdout.strip()
         return not left
     wait_for(gone, timeout=60, message="children garbage-collected")
+
+
+def test_kubectl_explain_reads_the_field_descriptions_and_categories_work(crds, namespace):
+    explained = kubectl("explain", "objectdetector.spec.gpu").stdout
+    assert "only with hardware: gpu" in explained
+    assert "nvidia.com/gpu.product" in explained and "count" in explained
+    apply(namespace, detector("listed"))
+    assert "listed" in kubectl("get", "-n", namespace, "ml").stdout
+    assert "objectdetector.vision.mlops.dev/listed" in kubectl("get", "-n", namespace, "all", "-o", "name").stdout
