@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import uuid
 
 import pytest
 
@@ -59,31 +60,34 @@ def test_deleting_a_detector_while_the_operator_is_down_is_not_blocked(crds, nam
              timeout=60, message="children garbage-collected without the operator")
 
 
-def test_two_replicas_with_peering_never_both_act_and_liveness_answers(crds, namespace, log_dir):
-    a = OperatorProcess(log_dir, standalone=False).start()
-    b = OperatorProcess(log_dir, standalone=False).start()
+def test_two_replicas_with_peering_never_both_act_and_the_standby_takes_over(crds, namespace, log_dir):
+    # A peering object of this test's own, so peers left from other runs cannot interfere.
+    peering_name = f"detector-operator-{uuid.uuid4().hex[:6]}"
+    env = {"DETECTOR_PEERING_NAME": peering_name}
+    a = OperatorProcess(log_dir, standalone=False, env=env).start()
+    b = OperatorProcess(log_dir, standalone=False, env=env).start()
     try:
         for proc in (a, b):
             with urllib.request.urlopen(f"http://127.0.0.1:{proc.port}/healthz", timeout=5) as rsp:
                 assert rsp.status == 200
-        peering = json.loads(kubectl("get", "clusterkopfpeering", "detector-operator", "-o", "json").stdout)
 
         def two_peers() -> bool:
-            nonlocal peering
-            peering = json.loads(kubectl("get", "clusterkopfpeering", "detector-operator", "-o", "json").stdout)
+            peering = json.loads(kubectl("get", "clusterkopfpeering", peering_name, "-o", "json").stdout)
             return len(peering.get("status") or {}) >= 2
         wait_for(two_peers, timeout=30, message="both replicas announced in the peering object")
 
-        def one_paused() -> bool:
-            logs = [p.log_path.read_text(errors="replace") for p in (a, b)]
-            return sum("Pausing operations in favour of" in log for log in logs) == 1
-        wait_for(one_paused, timeout=30, message="exactly one replica paused in favour of the other")
-
-        # The active one still serves detectors.
         apply(namespace, detector("cams"))
         wait_ready(namespace, "cams")
-        paused = a if "Pausing operations" in a.log_path.read_text(errors="replace") else b
-        assert "cams" not in paused.log_path.read_text(errors="replace").split("Pausing operations", 1)[1]
+        acted = [p for p in (a, b) if f"{namespace}/cams" in p.log_path.read_text(errors="replace")]
+        assert len(acted) == 1, "exactly one replica may act"
+        active, standby = acted[0], (b if acted[0] is a else a)
+
+        # The active replica goes away: the standby resumes and serves new detectors.
+        active.stop()
+        apply(namespace, detector("cams-2"))
+        wait_ready(namespace, "cams-2", timeout=60)
+        assert f"{namespace}/cams-2: Created" in standby.log_path.read_text(errors="replace")
     finally:
         b.stop()
         a.stop()
+        kubectl("delete", "clusterkopfpeering", peering_name, "--wait=false", check=False)
