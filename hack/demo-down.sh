@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Stops what `make demo` started (by recorded PIDs), then the local control plane.
 cd "$(dirname "$0")/.."
-for pidfile in .local/demo/*.pid; do
+DEMO=${DEMO_DIR:-.local/demo}
+for pidfile in "$DEMO"/*.pid; do
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")
   kill "$pid" 2>/dev/null && echo "stopped $(basename "$pidfile" .pid) (pid $pid)"
   rm -f "$pidfile"
 done
-.venv/bin/python -m localcluster down
+.venv/bin/python -m localcluster down --dir "${LOCALCLUSTER_DIR:-.local/cluster}"

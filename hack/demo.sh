@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 PY=$REPO/.venv/bin/python
-DEMO=$REPO/.local/demo
-export KUBECONFIG=$REPO/.local/cluster/kubeconfig
+# Overridable so the e2e test can run the same script beside a developer's own demo.
+CLUSTER_DIR=${LOCALCLUSTER_DIR:-$REPO/.local/cluster}
+DEMO=${DEMO_DIR:-$REPO/.local/demo}
+export KUBECONFIG=$CLUSTER_DIR/kubeconfig
 export PATH=$REPO/.venv/bin:$PATH
 mkdir -p "$DEMO"
 start=$SECONDS
@@ -33,7 +35,7 @@ wait_http() {  # url, seconds
 }
 
 step "control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes)"
-"$PY" -m localcluster up
+"$PY" -m localcluster up --dir "$CLUSTER_DIR"
 kubectl get nodes -L nvidia.com/gpu.product
 
 step "CRDs"
@@ -81,7 +83,16 @@ d.rectangle((80, 200, 260, 420), fill=(200, 40, 40)); d.ellipse((360, 120, 560, 
 img.save(sys.argv[1], quality=90)
 PY
 curl -fsS -X POST -H 'Content-Type: image/jpeg' --data-binary "@$DEMO/street.jpg" \
-  "http://127.0.0.1:$SERVER_PORT/v1/models/tiny-ssd:detect?threshold=0.3" | "$PY" -m json.tool | head -40
+  "http://127.0.0.1:$SERVER_PORT/v1/models/tiny-ssd:detect?threshold=0.3" > "$DEMO/detections.json"
+"$PY" - "$DEMO/detections.json" <<'PY'
+import json, sys
+answer = json.load(open(sys.argv[1]))
+found = answer["detections"]
+print(f"model {answer['model']}: {len(found)} detections in a {answer['image']['width']}x{answer['image']['height']} image")
+for d in found[:5]:
+    b = d["box"]
+    print(f"  {d['label']:<12} score {d['score']:.2f}  box ({b['xmin']:.0f},{b['ymin']:.0f})-({b['xmax']:.0f},{b['ymax']:.0f})")
+PY
 
 step "done in $((SECONDS - start))s"
 cat <<MSG
