@@ -246,8 +246,9 @@ def main() -> int:
             kubectl("delete", "namespace", floor_ns, "--timeout=600s")
             op = asyncio.run(operator_run(n, args.replicas, op_ns, args.idle, args.timeout))
         finally:
+            # Waited for, so the next N starts on a quiet cluster (no pods being torn down).
             for ns in (floor_ns, op_ns):
-                kubectl("delete", "namespace", ns, "--wait=false", check=False)
+                kubectl("delete", "namespace", ns, "--ignore-not-found", "--timeout=600s", check=False)
         row = {"n": n, "floor_seconds": floor_s, **op, "ratio": op["seconds"] / floor_s}
         results.append(row)
         print(

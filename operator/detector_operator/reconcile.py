@@ -111,7 +111,8 @@ def why_apply(state: State | None, digest: str, seen: Observed, desired_service:
             return "Created", f"creating Deployment and Service {name}"
         return "Resynced", ""  # first sync of this process: re-assert, quietly
     if state.digest != digest:
-        return "Updated", f"applied generation {seen.detector.generation if seen.detector else '?'}: Deployment {name} rolls to the new spec"
+        generation = seen.detector.generation if seen.detector else "?"
+        return "Updated", f"applied generation {generation} to Deployment and Service {name}"
     if state.deleted:
         kinds = " and ".join(sorted(state.deleted))
         return "DriftRepaired", f"{kinds} {name} was deleted; re-created it"
@@ -178,7 +179,6 @@ class Reconciler:
     # --- internals ---
 
     async def _sync_safely(self, key: Key) -> None:
-        state = self.states.get(key)
         try:
             await self.sync(key)
         except kube.Forbidden as e:
