@@ -182,8 +182,9 @@ def bench_server(model: Path, bodies: dict, work: Path, args) -> list[Row]:
     flags = ["--model-uri", str(model), "--model-name", MODEL_NAME, "--host", HOST, "--port", str(port),
              *shlex.split(args.server_args)]
     python = args.server_python or PY
-    if args.gc_freeze:  # a proposed server change, applied from outside (bench/server_variant.py)
-        cmd = [python, BENCH / "server_variant.py", "--gc-freeze", "--", *flags]
+    variants = [f for f, on in (("--gc-freeze", args.gc_freeze), ("--eager-batching", args.eager_batching)) if on]
+    if variants:  # proposed server changes, applied from outside (bench/server_variant.py)
+        cmd = [python, BENCH / "server_variant.py", *variants, "--", *flags]
     else:
         cmd = [python, "-m", "inference_server", *flags]
     base = f"http://{HOST}:{port}"
@@ -264,6 +265,8 @@ def main() -> None:
                    help="python for the server (default .venv's; .venv-kserve's has uvloop + httptools)")
     p.add_argument("--gc-freeze", action="store_true",
                    help="measure the proposed gc.freeze() after model load (bench/server_variant.py)")
+    p.add_argument("--eager-batching", action="store_true",
+                   help="measure the proposed flush-when-idle batching (bench/server_variant.py)")
     p.add_argument("--skip", default="", help="parts to skip, comma-separated: floor, server, kserve")
     p.add_argument("--json", type=Path, help="also write the rows here as JSON")
     p.add_argument("--quick", action="store_true", help="smoke run: 320 only, concurrency 1,8, 1 rep, short runs")
