@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .batching import MicroBatcher
 from .config import ServerConfig
-from .errors import ServerError, error_body, status_code
+from .errors import ServerError, describe_validation, error_body, status_code
 from .loading import load_model
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .middleware import BodyLimit, RequestMetrics
@@ -68,22 +69,25 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()[:5]
-        )
-        return JSONResponse(error_body(f"invalid request: {problems}"), status_code=400)
+        return JSONResponse(error_body(f"invalid request: {describe_validation(exc.errors())}"), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
 
+def render_page(template: str, config: ServerConfig) -> str:
+    """Fill the page's placeholders; the model name is the user's text, so it is escaped."""
+    return (template.replace("{{MODEL_NAME}}", html.escape(config.model_name))
+            .replace("{{SCORE_THRESHOLD}}", f"{config.score_threshold:g}"))
+
+
 def _add_pages(app: FastAPI, state: ServerState) -> None:
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
         page = WEB_DIR / "index.html"
-        html = page.read_text(encoding="utf-8") if page.is_file() else _PLACEHOLDER
-        return HTMLResponse(html.replace("{{MODEL_NAME}}", state.config.model_name))
+        text = page.read_text(encoding="utf-8") if page.is_file() else _PLACEHOLDER
+        return HTMLResponse(render_page(text, state.config))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -1,5 +1,10 @@
 """Micro-batching: concurrent requests for same-sized images share one model call.
 
+Opportunistic: when the model is idle a request goes at once (a lone request never waits for
+company); while a batch runs, requests gather and go together as soon as it ends. The latency
+bound only caps how long a request waits behind a long batch. So batches form under load only,
+where they pay.
+
 Pure asyncio + numpy: the model call is any `predict(batch) -> {output: array[N, ...]}` function,
 run on one dedicated worker thread so TensorFlow never blocks the event loop.
 """
@@ -31,7 +36,8 @@ class _Queue:
 
 
 class MicroBatcher:
-    """Gathers `submit()` calls for up to `max_latency_ms` or `max_batch_size` images, per image size."""
+    """Groups `submit()` calls per image size: up to `max_batch_size` images, gathered while the
+    model is busy, waiting at most `max_latency_ms`."""
 
     def __init__(
         self,
@@ -48,6 +54,7 @@ class MicroBatcher:
         self._on_batch = on_batch
         self._queues: dict[tuple[int, ...], _Queue] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._busy = 0  # batches sent and not finished yet
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
     async def submit(self, images: np.ndarray) -> Outputs:
@@ -61,7 +68,7 @@ class MicroBatcher:
             queue = self._queues.setdefault(key, _Queue())
         queue.items.append(_Pending(images, future))
         queue.size += len(images)
-        if queue.size >= self._max or self._delay == 0:
+        if queue.size >= self._max or self._delay == 0 or self._busy == 0:
             self._flush(key)
         elif queue.timer is None:
             queue.timer = loop.call_later(self._delay, self._flush, key)
@@ -73,11 +80,21 @@ class MicroBatcher:
             return
         if queue.timer is not None:
             queue.timer.cancel()
+        self._busy += 1
         task = asyncio.get_running_loop().create_task(self._run(queue.items))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
     async def _run(self, items: list[_Pending]) -> None:
+        try:
+            await self._call(items)
+        finally:
+            self._busy -= 1
+            if self._busy == 0:  # idle again: what gathered meanwhile goes next, without waiting
+                for key in list(self._queues):
+                    self._flush(key)
+
+    async def _call(self, items: list[_Pending]) -> None:
         batch = items[0].images if len(items) == 1 else np.concatenate([p.images for p in items])
         loop = asyncio.get_running_loop()
         started = loop.time()

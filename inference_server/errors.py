@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServerError(Exception):
     """Base class: the message is shown to the client as {"error": message}."""
@@ -43,6 +45,13 @@ def status_code(error: ServerError) -> int:
         if kind in STATUS_CODES:
             return STATUS_CODES[kind]
     return 500
+
+
+def describe_validation(errors: list[Any]) -> str:
+    """Pydantic/FastAPI validation errors -> one line: `where: what` for the first five."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5]
+    )
 
 
 def error_body(message: str) -> dict[str, str]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+import json
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from . import __version__
 from .errors import BadInput, UnsupportedMediaType
@@ -31,6 +33,31 @@ _DETECT_BODY = {
     },
     "responses": {"200": {"content": {"image/png": {}}, "description": "with Accept: image/png"}},
 }
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a JSON body the handler parses itself (protocol/jsonbody.py says why), with the
+    model's $defs inlined: they would not resolve inside the OpenAPI document."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: inline(value) for key, value in node.items()}
+        return [inline(value) for value in node] if isinstance(node, list) else node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
+
+
+def _decode_infer(body: bytes) -> tuple[v2.InferRequest, np.ndarray]:
+    request = v2.parse_infer(body)
+    return request, v2.decode_infer(request)
+
+
+def _decode_predict(body: bytes) -> tuple[np.ndarray, Literal["row", "columnar"]]:
+    return v1.decode_predict(v1.parse_predict(body))
 
 
 def _state(request: Request) -> ServerState:
@@ -69,11 +96,11 @@ async def model_ready(name: str, request: Request) -> v2.ModelReady:
     return v2.ModelReady(name=name, ready=True)
 
 
-@router.post("/v2/models/{name}/infer", tags=["v2"])
-async def infer(name: str, body: v2.InferRequest, request: Request) -> v2.InferResponse:
+@router.post("/v2/models/{name}/infer", tags=["v2"], openapi_extra=_json_body(v2.InferRequest))
+async def infer(name: str, request: Request) -> v2.InferResponse:
     state = _state(request)
     state.check_model(name)
-    images = await asyncio.to_thread(v2.decode_infer, body)  # CPU-bound: keep the event loop free
+    body, images = await asyncio.to_thread(_decode_infer, await request.body())  # CPU-bound: off the loop
     outputs = await state.predict(images)
     return await asyncio.to_thread(v2.encode_infer, name, body, outputs)
 
@@ -87,11 +114,11 @@ async def model_status(name: str, request: Request) -> v1.ModelStatus:
     return v1.model_status(state.ready, state.error)
 
 
-@router.post("/v1/models/{name}:predict", tags=["v1"])
-async def predict(name: str, body: v1.PredictRequest, request: Request) -> dict[str, Any]:
+@router.post("/v1/models/{name}:predict", tags=["v1"], openapi_extra=_json_body(v1.PredictRequest))
+async def predict(name: str, request: Request) -> dict[str, Any]:
     state = _state(request)
     state.check_model(name)
-    images, form = await asyncio.to_thread(v1.decode_predict, body)
+    images, form = await asyncio.to_thread(_decode_predict, await request.body())
     outputs = await state.predict(images)
     return await asyncio.to_thread(v1.encode_predict, outputs, form)
 
@@ -115,8 +142,8 @@ async def detect_objects(
     )
     if _wants_png(request.headers.get("accept", "")):
         return Response(await asyncio.to_thread(detect.draw, image, found), media_type="image/png")
-    result = detect.DetectResponse(model=name, image=detect.ImageSize(width=width, height=height), detections=found)
-    return Response(result.model_dump_json(), media_type="application/json")
+    result = {"model": name, "image": {"width": width, "height": height}, "detections": found}
+    return Response(json.dumps(result), media_type="application/json")  # shaped as DetectResponse
 
 
 async def _read_image(request: Request) -> np.ndarray:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, UnidentifiedImageError
 from pydantic import BaseModel
 
 from ..errors import BadInput, UnsupportedMediaType
@@ -52,46 +53,48 @@ def decode_image(body: bytes, media_type: str) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
     except BadInput:
         raise
+    except UnidentifiedImageError as exc:  # its message names a BytesIO object: say it plainly
+        raise BadInput("cannot decode the image: not a JPEG or PNG") from exc
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise BadInput(f"cannot decode the image as JPEG or PNG: {exc}") from exc
+        raise BadInput(f"cannot decode the image as {MEDIA_TYPES[media_type]}: {exc}") from exc
 
 
 def to_detections(
     outputs: dict[str, np.ndarray], width: int, height: int, labels: dict[int, str], threshold: float, limit: int
-) -> list[Detection]:
-    """One image's Zoo outputs (no batch axis) -> detections above threshold, best first, in pixels."""
+) -> list[dict[str, Any]]:
+    """One image's Zoo outputs (no batch axis) -> detections above threshold, best first, in pixels,
+    as plain dicts shaped like `Detection` (numpy picks them: no model object per candidate box)."""
     count = int(outputs["num_detections"])
     scores = outputs["detection_scores"][:count]
-    order = np.argsort(-scores, kind="stable")
-    found: list[Detection] = []
-    for i in order:
-        score = float(scores[i])
-        if score < threshold or len(found) >= limit:
-            break
-        ymin, xmin, ymax, xmax = (float(v) for v in np.clip(outputs["detection_boxes"][i], 0.0, 1.0))
-        class_id = int(outputs["detection_classes"][i])
-        found.append(Detection(
-            label=labels.get(class_id, f"class {class_id}"), class_id=class_id, score=round(score, 4),
-            box=Box(xmin=round(xmin * width, 1), ymin=round(ymin * height, 1),
-                    xmax=round(xmax * width, 1), ymax=round(ymax * height, 1)),
-        ))
+    keep = np.flatnonzero(scores >= threshold)
+    keep = keep[np.argsort(-scores[keep], kind="stable")][:max(limit, 0)]
+    boxes = np.clip(outputs["detection_boxes"][keep], 0.0, 1.0) * np.array([height, width, height, width])
+    found = []
+    for (ymin, xmin, ymax, xmax), score, class_id in zip(
+        boxes.round(1).tolist(), scores[keep].astype(np.float64).round(4).tolist(), outputs["detection_classes"][keep].astype(int).tolist()
+    ):
+        found.append({
+            "label": labels.get(class_id, f"class {class_id}"), "class_id": class_id, "score": score,
+            "box": {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax},
+        })
     return found
 
 
 _COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
 
 
-def draw(image: np.ndarray, detections: list[Detection]) -> bytes:
-    """PNG of the image with each box and its label drawn on it."""
+def draw(image: np.ndarray, detections: list[dict[str, Any]]) -> bytes:
+    """PNG of the image with each box and its label drawn on it (detections as to_detections gives)."""
     canvas = Image.fromarray(image)
     pen = ImageDraw.Draw(canvas)
     for d in detections:
-        colour = _COLOURS[d.class_id % len(_COLOURS)]
-        pen.rectangle([d.box.xmin, d.box.ymin, d.box.xmax, d.box.ymax], outline=colour, width=2)
-        text = f"{d.label} {d.score:.2f}"
-        left, top, right, bottom = pen.textbbox((d.box.xmin, d.box.ymin), text)
+        colour = _COLOURS[d["class_id"] % len(_COLOURS)]
+        box = d["box"]
+        pen.rectangle([box["xmin"], box["ymin"], box["xmax"], box["ymax"]], outline=colour, width=2)
+        text = f"{d['label']} {d['score']:.2f}"
+        left, top, right, bottom = pen.textbbox((box["xmin"], box["ymin"]), text)
         pen.rectangle([left, top, right + 2, bottom], fill=colour)
-        pen.text((d.box.xmin + 1, d.box.ymin), text, fill=(0, 0, 0))
+        pen.text((box["xmin"] + 1, box["ymin"]), text, fill=(0, 0, 0))
     out = io.BytesIO()
     canvas.save(out, format="PNG")
     return out.getvalue()

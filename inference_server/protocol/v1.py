@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ..errors import BadInput
+from .jsonbody import load_object, validate
 from .tensors import to_image_batch
 
 INPUT = "input_tensor"
@@ -33,6 +34,17 @@ def model_status(ready: bool, error: str | None) -> ModelStatus:
     state = "AVAILABLE" if ready else ("END" if error else "LOADING")
     status = {"error_code": "UNKNOWN" if error else "OK", "error_message": error or ""}
     return ModelStatus(model_version_status=[VersionStatus(version="1", state=state, status=status)])
+
+
+def parse_predict(body: bytes) -> PredictRequest:
+    """Raw JSON -> PredictRequest; `instances`/`inputs` are left for decode_predict to check."""
+    data = load_object(body)
+    pixels = {key: data.pop(key) for key in ("instances", "inputs") if key in data}
+    if not isinstance(pixels.get("instances", []), list | None):
+        raise BadInput("invalid request: instances: must be a list (row format)")
+    request = validate(PredictRequest, data)
+    request.instances, request.inputs = pixels.get("instances"), pixels.get("inputs")
+    return request
 
 
 def decode_predict(request: PredictRequest) -> tuple[np.ndarray, Literal["row", "columnar"]]:

@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ..errors import BadInput
+from .jsonbody import load_object, validate
 from .tensors import check_image_batch
 
 INPUT = "input_tensor"
@@ -84,6 +85,23 @@ def model_metadata(name: str) -> ModelMetadata:
         inputs=[TensorMetadata(name=INPUT, datatype="UINT8", shape=[-1, -1, -1, 3])],
         outputs=[TensorMetadata(name=n, datatype="FP32", shape=s) for n, s in OUTPUT_SHAPES.items()],
     )
+
+
+def parse_infer(body: bytes) -> InferRequest:
+    """Raw JSON -> InferRequest; every tensor's `data` list is left for decode_infer to check."""
+    data = load_object(body)
+    pixels: list[list[Any] | None] = []
+    for tensor in data.get("inputs") if isinstance(data.get("inputs"), list) else []:
+        if isinstance(tensor, dict) and isinstance(tensor.get("data"), list):
+            pixels.append(tensor["data"])
+            tensor["data"] = []  # validated as a list; its numbers are numpy's job
+        else:
+            pixels.append(None)  # pydantic reports what is wrong with this one
+    request = validate(InferRequest, data)
+    for tensor, values in zip(request.inputs, pixels):
+        if values is not None:
+            tensor.data = values
+    return request
 
 
 def decode_infer(request: InferRequest) -> np.ndarray:

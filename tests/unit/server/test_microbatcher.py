@@ -31,42 +31,97 @@ def images(value: int, count: int = 1, size: tuple[int, int] = (4, 4)) -> np.nda
     return np.full((count, *size, 3), value, np.uint8)
 
 
-async def test_concurrent_callers_share_one_call_and_each_gets_its_own_rows():
+class GatedDetector(FakeDetector):
+    """Holds its first call until released, so that requests can gather behind a running batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def predict(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        if not self.started.is_set():
+            self.started.set()
+            self.release.wait(timeout=10)
+        return super().predict(batch)
+
+
+async def busy_batcher(max_batch_size: int, max_latency_ms: float) -> tuple[MicroBatcher, GatedDetector, asyncio.Future]:
+    """A batcher whose model is busy with a first request (value 99) until `fake.release` is set."""
+    fake = GatedDetector()
+    batcher = MicroBatcher(fake.predict, max_batch_size=max_batch_size, max_latency_ms=max_latency_ms)
+    first = asyncio.ensure_future(batcher.submit(images(99)))
+    await asyncio.wait_for(asyncio.to_thread(fake.started.wait), timeout=5)
+    return batcher, fake, first
+
+
+async def test_a_lone_request_does_not_wait_for_the_timeout():
     fake = FakeDetector()
-    batcher = MicroBatcher(fake.predict, max_batch_size=8, max_latency_ms=50)
-    results = await asyncio.gather(*(batcher.submit(images(v)) for v in range(5)))
+    batcher = MicroBatcher(fake.predict, max_batch_size=8, max_latency_ms=60_000)  # a minute, if it waited
+    result = await asyncio.wait_for(batcher.submit(images(3)), timeout=5)
+    assert float(result["mean"][0]) == 3 and fake.calls == [(1, 4, 4, 3)]
+    await batcher.close()
+
+
+async def test_requests_arriving_while_the_model_is_busy_share_the_next_call():
+    batcher, fake, first = await busy_batcher(max_batch_size=8, max_latency_ms=60_000)
+    waiting = [asyncio.ensure_future(batcher.submit(images(v))) for v in range(5)]
+    await asyncio.sleep(0.05)
+    assert not any(w.done() for w in waiting)  # gathered behind the running batch, not sent one by one
+    fake.release.set()
+    results = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)  # sent when it ended, not after a minute
     assert [float(r["mean"][0]) for r in results] == [0, 1, 2, 3, 4]
-    assert fake.calls == [(5, 4, 4, 3)]
+    assert float((await first)["mean"][0]) == 99
+    assert fake.calls == [(1, 4, 4, 3), (5, 4, 4, 3)]
+    await batcher.close()
+
+
+async def test_the_timeout_bounds_the_wait_behind_a_long_batch():
+    batcher, fake, first = await busy_batcher(max_batch_size=8, max_latency_ms=20)
+    early = asyncio.ensure_future(batcher.submit(images(5)))
+    await asyncio.sleep(0.3)  # past the 20 ms bound: `early` has been sent (queued behind the busy model)
+    late = asyncio.ensure_future(batcher.submit(images(6)))
+    await asyncio.sleep(0)
+    fake.release.set()
+    results = await asyncio.wait_for(asyncio.gather(first, early, late), timeout=5)
+    assert [float(r["mean"][0]) for r in results] == [99, 5, 6]
+    assert fake.calls == [(1, 4, 4, 3)] * 3  # without the bound, early and late would have shared a call
     await batcher.close()
 
 
 async def test_images_of_different_sizes_never_share_a_call():
-    fake = FakeDetector()
-    batcher = MicroBatcher(fake.predict, max_batch_size=8, max_latency_ms=50)
+    batcher, fake, first = await busy_batcher(max_batch_size=8, max_latency_ms=60_000)
     sizes = [(4, 4), (8, 6), (4, 4), (8, 6), (2, 2)]
-    results = await asyncio.gather(*(batcher.submit(images(i, size=s)) for i, s in enumerate(sizes)))
+    waiting = [asyncio.ensure_future(batcher.submit(images(i, size=s))) for i, s in enumerate(sizes)]
+    await asyncio.sleep(0.05)
+    fake.release.set()
+    results = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
     for i, (result, size) in enumerate(zip(results, sizes)):
         assert float(result["mean"][0]) == i
         assert tuple(result["shape"][0]) == size
-    assert sorted(fake.calls) == sorted([(2, 4, 4, 3), (2, 8, 6, 3), (1, 2, 2, 3)])
+    await first
+    assert sorted(fake.calls[1:]) == sorted([(2, 4, 4, 3), (2, 8, 6, 3), (1, 2, 2, 3)])
     await batcher.close()
 
 
 async def test_a_full_batch_goes_at_once_and_never_exceeds_the_limit():
-    fake = FakeDetector()
-    batcher = MicroBatcher(fake.predict, max_batch_size=3, max_latency_ms=10_000)  # only size can flush
-    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit(images(v)) for v in range(6))), timeout=5)
-    assert [float(r["mean"][0]) for r in results] == list(range(6))
-    assert fake.calls == [(3, 4, 4, 3), (3, 4, 4, 3)]
+    batcher, fake, first = await busy_batcher(max_batch_size=3, max_latency_ms=60_000)
+    waiting = [asyncio.ensure_future(batcher.submit(images(v))) for v in range(7)]
+    await asyncio.sleep(0.05)
+    fake.release.set()
+    results = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
+    assert [float(r["mean"][0]) for r in results] == list(range(7))
+    await first
+    assert fake.calls == [(1, 4, 4, 3), (3, 4, 4, 3), (3, 4, 4, 3), (1, 4, 4, 3)]
     await batcher.close()
 
 
 async def test_multi_image_requests_keep_their_rows_together():
-    fake = FakeDetector()
-    batcher = MicroBatcher(fake.predict, max_batch_size=4, max_latency_ms=20)
-    first, second, third = await asyncio.gather(
-        batcher.submit(images(1, count=3)), batcher.submit(images(2, count=2)), batcher.submit(images(3, count=1))
-    )
+    batcher, fake, busy = await busy_batcher(max_batch_size=4, max_latency_ms=60_000)
+    waiting = [asyncio.ensure_future(batcher.submit(images(v, count=n))) for v, n in ((1, 3), (2, 2), (3, 1))]
+    await asyncio.sleep(0.05)
+    fake.release.set()
+    first, second, third = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
     assert first["mean"].tolist() == [1, 1, 1]
     assert second["mean"].tolist() == [2, 2]
     assert third["mean"].tolist() == [3]
@@ -90,12 +145,12 @@ async def test_model_runs_on_a_worker_thread_not_the_event_loop():
 
 
 async def test_drain_finishes_waiting_requests_before_close():
-    fake = FakeDetector()
-    batcher = MicroBatcher(fake.predict, max_batch_size=8, max_latency_ms=60_000)  # would wait a minute
+    batcher, fake, first = await busy_batcher(max_batch_size=8, max_latency_ms=60_000)  # would wait a minute
     pending = asyncio.ensure_future(batcher.submit(images(7)))
-    await asyncio.sleep(0)  # let it enqueue
+    await asyncio.sleep(0)  # let it enqueue behind the busy model
+    fake.release.set()
     await asyncio.wait_for(batcher.close(), timeout=5)
-    assert float((await pending)["mean"][0]) == 7
+    assert float((await pending)["mean"][0]) == 7 and float((await first)["mean"][0]) == 99
 
 
 def test_batch_size_below_one_is_refused():
