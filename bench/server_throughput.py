@@ -181,12 +181,7 @@ def bench_server(model: Path, bodies: dict, work: Path, args) -> list[Row]:
     port = free_port()
     flags = ["--model-uri", str(model), "--model-name", MODEL_NAME, "--host", HOST, "--port", str(port),
              *shlex.split(args.server_args)]
-    python = args.server_python or PY
-    variants = [f for f, on in (("--gc-freeze", args.gc_freeze), ("--eager-batching", args.eager_batching)) if on]
-    if variants:  # proposed server changes, applied from outside (bench/server_variant.py)
-        cmd = [python, BENCH / "server_variant.py", *variants, "--", *flags]
-    else:
-        cmd = [python, "-m", "inference_server", *flags]
+    cmd = [args.server_python or PY, "-m", "inference_server", *flags]
     base = f"http://{HOST}:{port}"
     rows = []
     log(f"server: {' '.join(map(str, cmd[1:]))}")
@@ -263,10 +258,6 @@ def main() -> None:
     p.add_argument("--server-args", default="", help="extra flags for python -m inference_server")
     p.add_argument("--server-python", type=Path,
                    help="python for the server (default .venv's; .venv-kserve's has uvloop + httptools)")
-    p.add_argument("--gc-freeze", action="store_true",
-                   help="measure the proposed gc.freeze() after model load (bench/server_variant.py)")
-    p.add_argument("--eager-batching", action="store_true",
-                   help="measure the proposed flush-when-idle batching (bench/server_variant.py)")
     p.add_argument("--skip", default="", help="parts to skip, comma-separated: floor, server, kserve")
     p.add_argument("--json", type=Path, help="also write the rows here as JSON")
     p.add_argument("--quick", action="store_true", help="smoke run: 320 only, concurrency 1,8, 1 rep, short runs")
