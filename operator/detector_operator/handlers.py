@@ -34,6 +34,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 90
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
+    # Watching named namespaces needs no cluster-wide scan of CRDs and namespaces, which a
+    # namespaced install's Role forbids (kopf would retry the 403s for about a minute).
+    settings.scanning.disabled = bool(config.watch_namespaces)
     memo.config = config
     memo.kube = await kube.Kube.connect()
     memo.reconciler = Reconciler(memo.kube, config, lookup=_no_lookup_yet)
