@@ -231,7 +231,7 @@ def main() -> int:
         return 0
     if "KUBECONFIG" not in os.environ:
         os.environ["KUBECONFIG"] = str(REPO / ".local" / "cluster" / "kubeconfig")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds"))
     kubectl("wait", "--for=condition=Established", "crd/objectdetectors.vision.mlops.dev", "--timeout=60s")
 
     results = []

@@ -39,7 +39,7 @@ step "control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok n
 kubectl get nodes -L nvidia.com/gpu.product
 
 step "CRDs"
-kubectl apply --server-side -f crds/
+kubectl apply --server-side -k crds/
 kubectl wait --for=condition=Established crd/objectdetectors.vision.mlops.dev --timeout=60s
 
 step "operator (python -m detector_operator, watching all namespaces)"

@@ -16,7 +16,7 @@ from tests.cluster_support import kubectl
 
 @pytest.fixture(scope="session")
 def crds(kubeconfig: str) -> str:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds"))
     kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}",
             "crd/clusterkopfpeerings.kopf.dev", "crd/kopfpeerings.kopf.dev", "--timeout=60s")
     return CRD_NAME
