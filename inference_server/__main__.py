@@ -10,13 +10,20 @@ import uvicorn
 from .app import create_app
 from .config import parse_args
 
+KEEP_ALIVE_SECONDS = 75  # nginx's default; above the pool idle time of common HTTP clients
+
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     app = create_app(config)
-    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, access_log=False))
+    # Keep idle connections longer than clients' pools do (aiohttp 15 s, Go and Envoy longer):
+    # with uvicorn's 5 s a client could reuse a connection the server was just closing, and the
+    # request failed with "connection reset by peer" (seen under the benchmark's load).
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=config.host, port=config.port, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS
+    ))
     # A model that cannot load ends the process through uvicorn's own orderly shutdown.
     app.state.server.on_fatal = lambda: setattr(server, "should_exit", True)
     # On SIGTERM uvicorn stops accepting, lets in-flight requests finish, then runs the lifespan

@@ -100,9 +100,9 @@ async def model_ready(name: str, request: Request) -> v2.ModelReady:
 async def infer(name: str, request: Request) -> v2.InferResponse:
     state = _state(request)
     state.check_model(name)
-    body, images = await asyncio.to_thread(_decode_infer, await request.body())  # CPU-bound: off the loop
+    parsed, images = await asyncio.to_thread(_decode_infer, await request.body())  # CPU-bound: off the loop
     outputs = await state.predict(images)
-    return await asyncio.to_thread(v2.encode_infer, name, body, outputs)
+    return await asyncio.to_thread(v2.encode_infer, name, parsed, outputs)
 
 
 # --- TF Serving REST (v1) ---------------------------------------------------------------------
