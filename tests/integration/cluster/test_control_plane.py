@@ -26,6 +26,14 @@ def pod_manifest(name: str, *, gpus: int = 0, tolerate: bool = False, product: s
     return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
 
 
+def apply_deployment(namespace: str, name: str, replicas: int) -> None:
+    kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": json.loads(pod_manifest("x"))["spec"]}}}))
+
+
 def test_four_simulated_nodes_are_ready_and_versions_are_real(kubeconfig):
     nodes = kubectl_json("get", "nodes")["items"]
     ready = {n["metadata"]["name"] for n in nodes
@@ -39,11 +47,7 @@ def test_four_simulated_nodes_are_ready_and_versions_are_real(kubeconfig):
 
 
 def test_deployment_gets_two_ready_pods_on_cpu_nodes(namespace):
-    kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": json.loads(pod_manifest("x"))["spec"]}}}))
+    apply_deployment(namespace, "web", 2)
     kubectl("-n", namespace, "wait", "deployment/web", "--for=condition=Available", "--timeout=60s")
 
     def two_ready_pods():
@@ -89,11 +93,7 @@ def test_pod_asking_for_more_gpus_than_any_node_has_stays_pending(namespace):
 
 
 def test_deleting_a_deployment_garbage_collects_replicaset_and_pods(namespace):
-    kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "gc"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "gc"}},
-                 "template": {"metadata": {"labels": {"app": "gc"}},
-                              "spec": json.loads(pod_manifest("x"))["spec"]}}}))
+    apply_deployment(namespace, "gc", 2)
     wait_for(lambda: len(kubectl_json("-n", namespace, "get", "pods", "-l", "app=gc")["items"]) == 2,
              timeout=60, message="2 pods")
     kubectl("-n", namespace, "delete", "deployment", "gc", "--wait=true")
