@@ -31,7 +31,7 @@ build_kubernetes() {
   local names=(kube-apiserver kube-controller-manager kube-scheduler) missing=0
   for n in "${names[@]}"; do have "$n" "$K8S_VERSION" || missing=1; done
   [ $missing = 1 ] || { say "kubernetes $K8S_VERSION: cached"; return; }
-  say "kubernetes $K8S_VERSION: resolving modules (cold build takes 15-30 min on 2 cores)"
+  say "kubernetes $K8S_VERSION: resolving modules (cold build takes about 10 min on 2 cores)"
   local work="$CACHE/build/kubernetes-$K8S_VERSION"
   mkdir -p "$work"
   local gomod
