@@ -55,7 +55,7 @@ _OPTIONS: list[tuple[str, str, type | object, str]] = [
     ("--host", "DETECTOR_HOST", str, "address to listen on (default: 0.0.0.0)"),
     ("--port", "DETECTOR_PORT", _positive_int, "port to listen on (default: 8080)"),
     ("--max-batch-size", "DETECTOR_MAX_BATCH_SIZE", _positive_int, "images per TensorFlow call (default: 8)"),
-    ("--batch-timeout-ms", "DETECTOR_BATCH_TIMEOUT_MS", _non_negative, "longest wait to fill a batch (default: 5)"),
+    ("--batch-timeout-ms", "DETECTOR_BATCH_TIMEOUT_MS", _non_negative, "longest wait for a batch while the model is busy; an idle model takes a request at once (default: 5)"),
     ("--score-threshold", "DETECTOR_SCORE_THRESHOLD", _fraction, "default :detect threshold (default: 0.3)"),
     ("--max-detections", "DETECTOR_MAX_DETECTIONS", _positive_int, "most boxes :detect returns (default: 100)"),
     ("--max-body-bytes", "DETECTOR_MAX_BODY_BYTES", _positive_int, "largest request body (default: 16 MiB)"),
