@@ -70,9 +70,9 @@ def to_detections(
     keep = keep[np.argsort(-scores[keep], kind="stable")][:max(limit, 0)]
     boxes = np.clip(outputs["detection_boxes"][keep], 0.0, 1.0) * np.array([height, width, height, width])
     found = []
-    for (ymin, xmin, ymax, xmax), score, class_id in zip(
-        boxes.round(1).tolist(), scores[keep].astype(np.float64).round(4).tolist(), outputs["detection_classes"][keep].astype(int).tolist()
-    ):
+    rounded_scores = scores[keep].astype(np.float64).round(4).tolist()  # float64: 0.9, not 0.8999999761
+    class_ids = outputs["detection_classes"][keep].astype(int).tolist()
+    for (ymin, xmin, ymax, xmax), score, class_id in zip(boxes.round(1).tolist(), rounded_scores, class_ids):
         found.append({
             "label": labels.get(class_id, f"class {class_id}"), "class_id": class_id, "score": score,
             "box": {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax},
