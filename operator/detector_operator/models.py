@@ -91,7 +91,10 @@ class ServerSettings(_Model):
         None,
         ge=0,
         le=10_000,
-        description="How long a request may wait for a batch to fill, in milliseconds.",
+        description=(
+            "The longest a request waits behind a busy model for its batch, in milliseconds"
+            " (a request that finds the model idle runs at once)."
+        ),
     )
     score_threshold: float | None = Field(
         None, ge=0, le=1, description="Detections scoring below this are dropped (0 to 1)."
