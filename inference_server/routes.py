@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
@@ -51,15 +51,6 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
 
 
-def _decode_infer(body: bytes) -> tuple[v2.InferRequest, np.ndarray]:
-    request = v2.parse_infer(body)
-    return request, v2.decode_infer(request)
-
-
-def _decode_predict(body: bytes) -> tuple[np.ndarray, Literal["row", "columnar"]]:
-    return v1.decode_predict(v1.parse_predict(body))
-
-
 def _state(request: Request) -> ServerState:
     return request.app.state.server
 
@@ -100,7 +91,7 @@ async def model_ready(name: str, request: Request) -> v2.ModelReady:
 async def infer(name: str, request: Request) -> v2.InferResponse:
     state = _state(request)
     state.check_model(name)
-    parsed, images = await asyncio.to_thread(_decode_infer, await request.body())  # CPU-bound: off the loop
+    parsed, images = await asyncio.to_thread(v2.read_infer, await request.body())  # CPU-bound: off the loop
     outputs = await state.predict(images)
     return await asyncio.to_thread(v2.encode_infer, name, parsed, outputs)
 
@@ -118,7 +109,7 @@ async def model_status(name: str, request: Request) -> v1.ModelStatus:
 async def predict(name: str, request: Request) -> dict[str, Any]:
     state = _state(request)
     state.check_model(name)
-    images, form = await asyncio.to_thread(_decode_predict, await request.body())
+    images, form = await asyncio.to_thread(v1.read_predict, await request.body())
     outputs = await state.predict(images)
     return await asyncio.to_thread(v1.encode_predict, outputs, form)
 

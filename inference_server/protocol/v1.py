@@ -8,8 +8,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ..errors import BadInput
-from .jsonbody import load_object, validate
-from .tensors import to_image_batch
+from .jsonbody import fast_or_exact, load_object, validate
+from .tensors import check_image_batch, to_image_batch
 
 INPUT = "input_tensor"
 
@@ -36,11 +36,16 @@ def model_status(ready: bool, error: str | None) -> ModelStatus:
     return ModelStatus(model_version_status=[VersionStatus(version="1", state=state, status=status)])
 
 
-def parse_predict(body: bytes) -> PredictRequest:
-    """Raw JSON -> PredictRequest; `instances`/`inputs` are left for decode_predict to check."""
-    data = load_object(body)
+def read_predict(body: bytes) -> tuple[np.ndarray, Literal["row", "columnar"]]:
+    return fast_or_exact(lambda raw, fast: decode_predict(parse_predict(raw, fast=fast)), body)
+
+
+def parse_predict(body: bytes, *, fast: bool = False) -> PredictRequest:
+    """Raw JSON -> PredictRequest; `instances`/`inputs` are left for decode_predict to check
+    (with fast, big arrays in them are ndarrays already)."""
+    data = load_object(body, fast=fast)
     pixels = {key: data.pop(key) for key in ("instances", "inputs") if key in data}
-    if not isinstance(pixels.get("instances", []), list | None):
+    if not isinstance(pixels.get("instances", []), list | np.ndarray | None):
         raise BadInput("invalid request: instances: must be a list (row format)")
     request = validate(PredictRequest, data)
     request.instances, request.inputs = pixels.get("instances"), pixels.get("inputs")
@@ -52,6 +57,8 @@ def decode_predict(request: PredictRequest) -> tuple[np.ndarray, Literal["row", 
         raise BadInput(f"unknown signature_name {request.signature_name!r}; only 'serving_default' exists")
     if (request.instances is None) == (request.inputs is None):
         raise BadInput("give exactly one of 'instances' (row format) or 'inputs' (columnar format)")
+    if isinstance(request.instances, np.ndarray):  # the fast path's whole [N][H][W][3]
+        return check_image_batch(request.instances, "instances"), "row"
     if request.instances is not None:
         if not request.instances:
             raise BadInput("'instances' is empty")

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ..errors import BadInput
-from .jsonbody import load_object, validate
+from .jsonbody import fast_or_exact, load_object, validate
 from .tensors import check_image_batch
 
 INPUT = "input_tensor"
@@ -87,12 +87,20 @@ def model_metadata(name: str) -> ModelMetadata:
     )
 
 
-def parse_infer(body: bytes) -> InferRequest:
-    """Raw JSON -> InferRequest; every tensor's `data` list is left for decode_infer to check."""
-    data = load_object(body)
+def read_infer(body: bytes) -> tuple[InferRequest, np.ndarray]:
+    def decode(raw: bytes, fast: bool) -> tuple[InferRequest, np.ndarray]:
+        request = parse_infer(raw, fast=fast)
+        return request, decode_infer(request)
+    return fast_or_exact(decode, body)
+
+
+def parse_infer(body: bytes, *, fast: bool = False) -> InferRequest:
+    """Raw JSON -> InferRequest; every tensor's `data` list is left for decode_infer to check
+    (with fast, a big one is an ndarray already)."""
+    data = load_object(body, fast=fast)
     pixels: list[list[Any] | None] = []
     for tensor in data.get("inputs") if isinstance(data.get("inputs"), list) else []:
-        if isinstance(tensor, dict) and isinstance(tensor.get("data"), list):
+        if isinstance(tensor, dict) and isinstance(tensor.get("data"), list | np.ndarray):
             pixels.append(tensor["data"])
             tensor["data"] = []  # validated as a list; its numbers are numpy's job
         else:
