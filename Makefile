@@ -62,4 +62,4 @@ bench-operator: venv tools
 	@$(PY) bench/operator_scale.py $(BENCH_ARGS)
 
 bench-server: venv
-	@$(PY) bench/server_throughput.py $(BENCH_ARGS)
+	@$(PY) bench/server_throughput.py --model-kind mobile $(BENCH_ARGS)
