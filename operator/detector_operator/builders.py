@@ -280,16 +280,24 @@ def deployment(owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings
         pod_spec["affinity"] = placement.affinity
     if not pod_spec["initContainers"]:
         del pod_spec["initContainers"]
+    deployment_spec: dict[str, Any] = {
+        "replicas": spec.replicas,
+        "revisionHistoryLimit": 3,
+        "selector": {"matchLabels": selector_labels(owner.name)},
+        "template": {"metadata": pod_metadata, "spec": pod_spec},
+    }
+    if GPU_RESOURCE in placement.limits:
+        # GPUs are scarce: a surge pod would wait for a GPU the old pod still holds, and on a full
+        # node the rollout would never finish. Replace one pod at a time instead.
+        deployment_spec["strategy"] = {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+        }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": metadata(owner),
-        "spec": {
-            "replicas": spec.replicas,
-            "revisionHistoryLimit": 3,
-            "selector": {"matchLabels": selector_labels(owner.name)},
-            "template": {"metadata": pod_metadata, "spec": pod_spec},
-        },
+        "spec": deployment_spec,
     }
 
 

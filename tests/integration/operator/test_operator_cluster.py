@@ -193,6 +193,24 @@ def test_changing_the_model_rolls_the_deployment_and_status_follows(operator, na
     assert any(e["reason"] == "Updated" for e in events(namespace, "cams"))
 
 
+def test_gpu_rollout_completes_on_a_node_whose_only_gpu_is_taken(operator, namespace):
+    # gpu-a100-1 has exactly one GPU: a surge pod could never be placed beside the old one.
+    gpu = {"hardware": "gpu", "gpu": {"count": 1, "product": "NVIDIA-A100-SXM4-80GB"}}
+    apply(namespace, detector("big", **gpu))
+    wait_ready(namespace, "big")
+    apply(namespace, detector("big", modelUri="s3://models/ssd-v2.tar.gz", **gpu))
+
+    def rolled() -> bool:
+        od = get_json(namespace, "od/big")
+        conds = {c["type"]: c["reason"] for c in od["status"]["conditions"]}
+        return (od["status"]["observedGeneration"] == od["metadata"]["generation"] == 2
+                and conds["Progressing"] == "RolloutComplete" and conds["Ready"] == "Serving")
+    wait_for(rolled, timeout=90, message="the GPU rollout to complete at generation 2")
+    (pod,) = pods_of(namespace, "big")
+    assert pod["spec"]["nodeName"] == "gpu-a100-1"
+    assert "s3://models/ssd-v2.tar.gz" in pod["spec"]["initContainers"][0]["args"]
+
+
 def test_deleted_or_edited_children_are_put_back_within_seconds(operator, namespace):
     apply(namespace, detector("cams"))
     wait_ready(namespace, "cams")

@@ -60,6 +60,12 @@ def test_gpu_detector_gets_gpu_limit_selector_and_toleration():
     assert p["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
+def test_gpu_detector_rolls_one_pod_at_a_time_and_cpu_keeps_the_default_surge():
+    assert deployment(hardware="gpu")["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    assert "strategy" not in deployment(hardware="cpu")["spec"]
+
+
 def test_gpu_without_product_runs_on_any_gpu_node_with_one_gpu():
     p = pod(hardware="gpu")
     assert p["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
