@@ -164,3 +164,13 @@ def ready_condition(obj: dict) -> dict | None:
         if condition["type"] == "Ready":
             return condition
     return None
+
+
+def wait_detector_ready(namespace: str, name: str, *, timeout: float, log: Path) -> dict:
+    """Polls until the ObjectDetector is Ready=True and returns it; the operator log is named on failure."""
+    def ready() -> dict | None:
+        obj = kubectl_json("get", "objectdetector", name, "-n", namespace)
+        condition = ready_condition(obj)
+        return obj if condition and condition["status"] == "True" else None
+
+    return wait_for(ready, timeout=timeout, message=f"{name} Ready (operator log: {log})")

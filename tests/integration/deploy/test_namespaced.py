@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.cluster_support import kubectl, kubectl_json, wait_for
+from tests.cluster_support import kubectl, kubectl_json
 
-from .conftest import REPO, RunningOperator, rbac_denials, ready_condition
+from .conftest import REPO, RunningOperator, rbac_denials, wait_detector_ready
 
 SAMPLE = REPO / "samples/cpu-detector.yaml"
 # Cluster-scoped reads a Role cannot grant; kopf logs them once and carries on (documented in
@@ -22,14 +22,9 @@ def test_namespaced_operator_serves_a_sample_in_its_own_namespace_with_a_role(
     name = yaml.safe_load(SAMPLE.read_text())["metadata"]["name"]
     kubectl("apply", "-n", namespace, "-f", str(SAMPLE))
 
-    def ready():
-        obj = kubectl_json("get", "objectdetector", name, "-n", namespace)
-        condition = ready_condition(obj)
-        return obj if condition and condition["status"] == "True" else None
-
     # A namespaced operator skips kopf's cluster-wide scan, so the Role is enough from the start:
     # no 403 at all, and Ready as quickly as with the ClusterRole.
-    obj = wait_for(ready, timeout=60, message=f"{name} Ready (operator log: {namespaced_operator.log})")
+    obj = wait_detector_ready(namespace, name, timeout=60, log=namespaced_operator.log)
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
     denials = rbac_denials(namespaced_operator.log_text())
     assert not denials, "\n".join(denials[:5])

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.cluster_support import kubectl, kubectl_json, wait_for
+from tests.cluster_support import kubectl, kubectl_json
 
-from .conftest import REPO, RunningOperator, rbac_denials, ready_condition, render
+from .conftest import REPO, RunningOperator, rbac_denials, wait_detector_ready, render
 
 SAMPLE = REPO / "samples/cpu-detector.yaml"
 
@@ -47,12 +47,7 @@ def test_operator_under_its_service_account_serves_a_sample_in_a_restricted_name
     name, replicas = sample["metadata"]["name"], sample["spec"]["replicas"]
     kubectl("apply", "-n", namespace, "-f", str(SAMPLE))
 
-    def ready():
-        obj = kubectl_json("get", "objectdetector", name, "-n", namespace)
-        condition = ready_condition(obj)
-        return obj if condition and condition["status"] == "True" else None
-
-    obj = wait_for(ready, timeout=90, message=f"{name} Ready (operator log: {operator_under_sa.log})")
+    obj = wait_detector_ready(namespace, name, timeout=90, log=operator_under_sa.log)
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
     assert obj["status"]["readyReplicas"] == replicas
     # The server pods were admitted under PodSecurity restricted and run as the operator built them.

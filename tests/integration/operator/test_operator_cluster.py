@@ -18,6 +18,16 @@ def pods_of(namespace: str, name: str) -> list[dict]:
     return get_json(namespace, "pods", "-l", f"{LABEL}={name}")["items"]
 
 
+def wait_rolled_out(namespace: str, name: str, *, generation: int, timeout: float) -> None:
+    """Until the status says the rollout of `generation` is complete and serving."""
+    def rolled() -> bool:
+        od = get_json(namespace, f"od/{name}")
+        conds = {c["type"]: c["reason"] for c in od["status"]["conditions"]}
+        return (od["status"]["observedGeneration"] == od["metadata"]["generation"] == generation
+                and conds["Progressing"] == "RolloutComplete" and conds["Ready"] == "Serving")
+    wait_for(rolled, timeout=timeout, message=f"{name}'s rollout to complete at generation {generation}")
+
+
 def test_cpu_sample_becomes_ready_on_cpu_nodes_with_honest_status(operator, namespace):
     kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "cpu-detector.yaml"))
     wait_ready(namespace, "cpu-detector")
@@ -184,12 +194,7 @@ def test_changing_the_model_rolls_the_deployment_and_status_follows(operator, na
     init = get_json(namespace, "deployment/cams-detector")["spec"]["template"]["spec"]["initContainers"][0]
     assert "s3://models/ssd-v2.tar.gz" in init["args"]
 
-    def rolled() -> bool:
-        od = get_json(namespace, "od/cams")
-        conds = {c["type"]: c["reason"] for c in od["status"]["conditions"]}
-        return (od["status"]["observedGeneration"] == od["metadata"]["generation"] == 2
-                and conds["Progressing"] == "RolloutComplete" and conds["Ready"] == "Serving")
-    wait_for(rolled, timeout=60, message="rollout complete at generation 2")
+    wait_rolled_out(namespace, "cams", generation=2, timeout=60)
     assert any(e["reason"] == "Updated" for e in events(namespace, "cams"))
 
 
@@ -200,12 +205,7 @@ def test_gpu_rollout_completes_on_a_node_whose_only_gpu_is_taken(operator, names
     wait_ready(namespace, "big")
     apply(namespace, detector("big", modelUri="s3://models/ssd-v2.tar.gz", **gpu))
 
-    def rolled() -> bool:
-        od = get_json(namespace, "od/big")
-        conds = {c["type"]: c["reason"] for c in od["status"]["conditions"]}
-        return (od["status"]["observedGeneration"] == od["metadata"]["generation"] == 2
-                and conds["Progressing"] == "RolloutComplete" and conds["Ready"] == "Serving")
-    wait_for(rolled, timeout=90, message="the GPU rollout to complete at generation 2")
+    wait_rolled_out(namespace, "big", generation=2, timeout=90)
     (pod,) = pods_of(namespace, "big")
     assert pod["spec"]["nodeName"] == "gpu-a100-1"
     assert "s3://models/ssd-v2.tar.gz" in pod["spec"]["initContainers"][0]["args"]
