@@ -1,6 +1,7 @@
 # Two commands a new user needs: `make demo` (the main job) and `make test` (the whole suite).
 # Both install what they need: a virtualenv in .venv and the control-plane binaries in
 # ~/.cache/detector-operator (built once from the Go module proxy, keyed by version).
+# Every target has a `## what it does` comment: `make help` lists them from this file.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -8,14 +9,35 @@ PY := $(VENV)/bin/python
 export KUBECONFIG ?= $(CURDIR)/.local/cluster/kubeconfig
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv tools cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds bench-operator bench-server lint
+.DEFAULT_GOAL := help
+.PHONY: help venv tools cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds lint bench-operator bench-server
 
-help:
-	@echo "make demo          cluster up, CRD, operator, samples, a detection answered"
-	@echo "make test          the whole test suite (installs what it needs)"
-	@echo "make cluster-up | cluster-down | cluster-status"
-	@echo "make crds          regenerate crds/ from the pydantic model"
-	@echo "make bench-operator | bench-server"
+help: ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} \
+	  /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ The two commands
+demo: venv tools ## the main job: control plane with CPU and GPU nodes, CRD, operator, samples Ready, a detection answered
+	@bash hack/demo.sh
+
+test: venv tools test-tools ## the whole test suite, as CI runs it (.ci/run)
+	@$(PY) -m pytest -ra $(PYTEST_ARGS)
+
+##@ Local control plane
+cluster-up: venv tools ## start etcd, kube-apiserver, controller-manager, scheduler and kwok nodes
+	@$(PY) -m localcluster up
+
+cluster-down: venv ## stop the control plane and remove its state
+	@$(PY) -m localcluster down
+
+cluster-status: venv ## what runs, with PIDs and logs
+	@$(PY) -m localcluster status
+
+demo-down: ## stop what `make demo` started
+	@bash hack/demo-down.sh
+
+##@ Development
+venv: $(VENV)/.installed ## the virtualenv with the operator, the server and the test tools
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> creating $(VENV) and installing Python dependencies (TensorFlow is ~300 MB: about a minute)"
@@ -24,42 +46,25 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install --quiet -e '.[operator,server,dev]'
 	@touch $@
 
-venv: $(VENV)/.installed
-
-tools:
+tools: ## build the pinned control-plane binaries (cached; about 10 min when cold)
 	@bash hack/install-tools.sh
 
-cluster-up: venv tools
-	@$(PY) -m localcluster up
-
-cluster-down: venv
-	@$(PY) -m localcluster down
-
-cluster-status: venv
-	@$(PY) -m localcluster status
-
-demo: venv tools
-	@bash hack/demo.sh
-
-demo-down:
-	@bash hack/demo-down.sh
-
-# What only the tests need: actionlint (built from the Go module proxy) and Debian's Chromium.
-test-tools:
+test-tools: ## what only the tests need: actionlint (Go module proxy) and Debian's Chromium
 	@bash hack/install-actionlint.sh
 	@bash hack/install-chromium.sh
 
-test: venv tools test-tools
-	@$(PY) -m pytest -ra $(PYTEST_ARGS)
-
-test-unit: venv
+test-unit: venv ## the unit tests alone (seconds, no cluster)
 	@$(PY) -m pytest -ra tests/unit $(PYTEST_ARGS)
 
-crds: venv
+lint: venv ## import layers (import-linter); the same contracts run as a unit test
+	@$(VENV)/bin/lint-imports
+
+crds: venv ## regenerate crds/ from the pydantic model
 	@$(PY) -m detector_operator.crdgen > crds/objectdetectors.vision.mlops.dev.yaml
 
-bench-operator: venv tools
+##@ Benchmarks (not tests: they print medians and ratios)
+bench-operator: venv tools ## operator scale against bare-client floors, on its own control plane
 	@$(PY) bench/operator_scale.py $(BENCH_ARGS)
 
-bench-server: venv
+bench-server: venv ## server throughput against in-process TensorFlow and KServe
 	@$(PY) bench/server_throughput.py --model-kind mobile $(BENCH_ARGS)

@@ -20,7 +20,7 @@ import asyncio
 import collections
 import json
 import os
-import socket
+from localprocs import free_port
 import subprocess
 import sys
 import tempfile
@@ -117,12 +117,6 @@ def converged(namespace: str, n: int) -> bool:
         1 for od in ods if (od.get("status") or {}).get("observedGeneration") == od["metadata"]["generation"]
     )
     return len(deps) >= n and len(svcs) >= n and current >= n
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def settled(namespace: str) -> bool:

@@ -23,7 +23,7 @@ import json
 import os
 import resource
 import shlex
-import socket
+from localprocs import free_port
 import statistics
 import subprocess
 import sys
@@ -63,12 +63,6 @@ class Row:
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_support import kubectl
+from tests.support.kube import kubectl
 
 REPO = Path(__file__).resolve().parent.parent
 

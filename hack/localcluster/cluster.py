@@ -7,10 +7,7 @@ so `down` stops exactly the processes it started and removes exactly what it wro
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -18,6 +15,9 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import localprocs
+from localprocs import alive, free_port
 
 from . import pki
 from .versions import BIN_DIR, Binaries
@@ -40,30 +40,6 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 
 def log(msg: str) -> None:
     print(f"[localcluster] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# Popen objects of the components this process started: kept so they are reaped, not leaked.
-_CHILDREN: dict[int, subprocess.Popen] = {}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited child not yet reaped) is not alive.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 @dataclass
@@ -102,7 +78,7 @@ class Cluster:
     def running(self) -> bool:
         state = self._state()
         pids = state.get("pids", {})
-        if set(pids) != set(COMPONENTS) or not all(_alive(p) for p in pids.values()):
+        if set(pids) != set(COMPONENTS) or not all(alive(p) for p in pids.values()):
             return False
         return self._readyz(state["apiserver_port"])
 
@@ -148,8 +124,8 @@ class Cluster:
         # Stop in reverse start order so nothing logs errors about a dependency vanishing first.
         for name in reversed(COMPONENTS):
             pid = state.get("pids", {}).get(name)
-            if pid and _alive(pid):
-                self._stop(pid)
+            if pid and alive(pid):
+                localprocs.stop(pid)
                 if not quiet:
                     log(f"stopped {name} (pid {pid})")
         shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -165,55 +141,27 @@ class Cluster:
                  f"({'ready' if self._readyz(state['apiserver_port']) else 'NOT ready'})"]
         for name in COMPONENTS:
             pid = state.get("pids", {}).get(name)
-            alive = "running" if pid and _alive(pid) else "stopped"
+            alive = "running" if pid and alive(pid) else "stopped"
             lines.append(f"  {name:<24} pid {pid or '-':<8} {alive:<8} log {self._logs / (name + '.log')}")
         return "\n".join(lines)
 
     # ---- processes ----------------------------------------------------------------------------
 
     def _start(self, state: dict, name: str, cmd: list[str]) -> None:
-        logfile = open(self._logs / f"{name}.log", "ab")
-        # A new session: the component outlives `make cluster-up` and a Ctrl-C in that shell.
-        proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=self.state_dir)
-        logfile.close()
-        _CHILDREN[proc.pid] = proc
+        proc = localprocs.start(cmd, self._logs / f"{name}.log", cwd=self.state_dir)
         state["pids"][name] = proc.pid
         self._save(state)
         log(f"started {name} (pid {proc.pid})")
 
-    @staticmethod
-    def _stop(pid: int, grace: float = 10.0) -> None:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        proc = _CHILDREN.pop(pid, None)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                return
-            if proc is None and not _alive(pid):  # started by an earlier command: poll
-                return
-            time.sleep(0.1)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if proc is not None:
-            proc.wait()
-
     def _wait(self, check, timeout: float, what: str, state: dict) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             for name, pid in state["pids"].items():
-                if not _alive(pid):
-                    tail = (self._logs / f"{name}.log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"{name} exited while waiting for {what}:\n{tail}")
-            if check():
-                return
-            time.sleep(0.3)
-        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; logs: {self._logs}")
+                if not alive(pid):
+                    log_tail = localprocs.tail(self._logs / f"{name}.log", 40)
+                    raise RuntimeError(f"{name} exited while waiting for {what}:\n{log_tail}")
+            return check()
+
+        localprocs.wait_for(ready, timeout=timeout, message=f"{what} (logs: {self._logs})")
 
     # ---- command lines ------------------------------------------------------------------------
 

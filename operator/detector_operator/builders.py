@@ -19,6 +19,12 @@ PVC_MOUNT = "/models/pvc"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+# Our labels on every child: the watches select on the first two, the Deployment on NAME + DETECTOR.
+DETECTOR_LABEL = "vision.mlops.dev/detector"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "detector-operator"
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
 
 CPU_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
 GPU_RESOURCES = {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "16Gi"}}
@@ -41,17 +47,17 @@ def child_name(od_name: str) -> str:
 
 def selector_labels(od_name: str) -> dict[str, str]:
     # Immutable in a Deployment: never add to it.
-    return {"app.kubernetes.io/name": "object-detector", "vision.mlops.dev/detector": od_name}
+    return {NAME_LABEL: "object-detector", DETECTOR_LABEL: od_name}
 
 
 def labels(od_name: str) -> dict[str, str]:
     """Our labels only: never the user's (Argo CD's app.kubernetes.io/instance would get the
     children pruned as if they belonged to the Application)."""
     return {
-        "app.kubernetes.io/name": "object-detector",
-        "app.kubernetes.io/component": "inference-server",
-        "app.kubernetes.io/managed-by": "detector-operator",
-        "vision.mlops.dev/detector": od_name,
+        NAME_LABEL: "object-detector",
+        COMPONENT_LABEL: "inference-server",
+        MANAGED_BY_LABEL: MANAGED_BY,
+        DETECTOR_LABEL: od_name,
     }
 
 

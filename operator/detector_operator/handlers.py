@@ -15,13 +15,13 @@ from typing import Any
 
 import kopf
 
-from detector_operator import conditions, kube, models
+from detector_operator import builders, conditions, kube, models
 from detector_operator.reconcile import Detector, Key, Observed, Reconciler, ServiceView
 from detector_operator.settings import Settings
 
 OD = (models.GROUP, models.VERSION, models.PLURAL)
-DETECTOR_LABEL = "vision.mlops.dev/detector"
-OURS = {"app.kubernetes.io/managed-by": "detector-operator", DETECTOR_LABEL: kopf.PRESENT}
+DETECTOR_LABEL = builders.DETECTOR_LABEL
+OURS = {builders.MANAGED_BY_LABEL: builders.MANAGED_BY, DETECTOR_LABEL: kopf.PRESENT}
 
 
 @kopf.on.startup()

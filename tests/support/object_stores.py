@@ -10,7 +10,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .server_process import free_port
+from localprocs import free_port
 
 
 class GatedFileServer:

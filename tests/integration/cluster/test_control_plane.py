@@ -5,7 +5,9 @@ import json
 
 import pytest
 
-from tests.cluster_support import kubectl, kubectl_json, token_kubeconfig, wait_for
+from localprocs import wait_for
+
+from tests.support.kube import kubectl, kubectl_json, token_kubeconfig
 
 pytestmark = pytest.mark.cluster
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_support import kubectl, kubectl_json, wait_for
+from localprocs import wait_for
+
+from tests.support.kube import kubectl, kubectl_json
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[3]

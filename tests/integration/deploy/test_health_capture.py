@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster_support import kubectl, kubectl_json, wait_for
+from localprocs import wait_for
+
+from tests.support.kube import condition_of, kubectl, kubectl_json
 from tests.unit.deploy.argocd_health import Health, evaluate
 
-from .conftest import REPO, RunningOperator, ready_condition
+from .conftest import REPO, RunningOperator
 
 CUSTOMIZATION = REPO / "deploy/argocd/resource_customizations/vision.mlops.dev/ObjectDetector"
 MODEL = "s3://models/ssd-mobilenet-v2"
@@ -75,7 +77,7 @@ def settled(case: Case, namespace: str, script: str):
     """The live object once the operator reports the case's state for the current generation."""
     def check():
         obj = kubectl_json("get", "objectdetector", case.name, "-n", namespace)
-        ready = ready_condition(obj)
+        ready = condition_of(obj)
         if (ready is None or ready.get("reason") != case.ready_reason
                 or obj["status"].get("observedGeneration") != obj["metadata"]["generation"]):
             return None

@@ -4,9 +4,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.cluster_support import kubectl, kubectl_json
+from tests.support.kube import kubectl, kubectl_json
 
-from .conftest import REPO, RunningOperator, rbac_denials, wait_detector_ready
+from tests.support.kube import wait_ready
+
+from .conftest import REPO, RunningOperator, rbac_denials
 
 SAMPLE = REPO / "samples/cpu-detector.yaml"
 # Cluster-scoped reads a Role cannot grant; kopf logs them once and carries on (documented in
@@ -24,7 +26,7 @@ def test_namespaced_operator_serves_a_sample_in_its_own_namespace_with_a_role(
 
     # A namespaced operator skips kopf's cluster-wide scan, so the Role is enough from the start:
     # no 403 at all, and Ready as quickly as with the ClusterRole.
-    obj = wait_detector_ready(namespace, name, timeout=60, log=namespaced_operator.log)
+    (obj,) = wait_ready(namespace, name, timeout=60)
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
     denials = rbac_denials(namespaced_operator.log_text())
     assert not denials, "\n".join(denials[:5])

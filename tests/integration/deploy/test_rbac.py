@@ -4,9 +4,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.cluster_support import kubectl, kubectl_json
+from tests.support.kube import kubectl, kubectl_json
 
-from .conftest import REPO, RunningOperator, rbac_denials, wait_detector_ready, render
+from tests.support.kube import wait_ready
+
+from .conftest import REPO, RunningOperator, rbac_denials, render
 
 SAMPLE = REPO / "samples/cpu-detector.yaml"
 
@@ -47,7 +49,7 @@ def test_operator_under_its_service_account_serves_a_sample_in_a_restricted_name
     name, replicas = sample["metadata"]["name"], sample["spec"]["replicas"]
     kubectl("apply", "-n", namespace, "-f", str(SAMPLE))
 
-    obj = wait_detector_ready(namespace, name, timeout=90, log=operator_under_sa.log)
+    (obj,) = wait_ready(namespace, name, timeout=90)
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
     assert obj["status"]["readyReplicas"] == replicas
     # The server pods were admitted under PodSecurity restricted and run as the operator built them.

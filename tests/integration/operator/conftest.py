@@ -10,15 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from operator_support import CRD_NAME, REPO, OperatorProcess
-from tests.cluster_support import kubectl
+from tests.support.kube import CRD_NAME, apply_crds
+from tests.support.operator_process import OperatorProcess
 
 
 @pytest.fixture(scope="session")
 def crds(kubeconfig: str) -> str:
-    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds"))
-    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}",
-            "crd/clusterkopfpeerings.kopf.dev", "crd/kopfpeerings.kopf.dev", "--timeout=60s")
+    apply_crds()
     return CRD_NAME
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster_support import kubectl, wait_for
+from localprocs import wait_for
 
-from operator_support import (SAMPLES, apply, condition, detector, events, get_json, sample,
-                              wait_ready, wait_reason)
+from detector_operator.builders import DETECTOR_LABEL as LABEL
+from tests.support.kube import (SAMPLES, apply, condition, detector, events, get_json, kubectl, sample,
+                                wait_ready, wait_reason)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-LABEL = "vision.mlops.dev/detector"
 
 
 def pods_of(namespace: str, name: str) -> list[dict]:

@@ -8,11 +8,13 @@ import uuid
 
 import pytest
 
-from operator_support import OperatorProcess, apply, detector, get_json, wait_ready
-from tests.cluster_support import kubectl, wait_for
+from localprocs import wait_for
+
+from detector_operator.builders import DETECTOR_LABEL as LABEL
+from tests.support.kube import apply, detector, get_json, kubectl, wait_ready
+from tests.support.operator_process import OperatorProcess
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-LABEL = "vision.mlops.dev/detector"
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def test_gcs_missing_bucket_and_missing_object_are_reported(tmp_path):
 
 
 def test_unreachable_s3_endpoint_is_one_line(tmp_path):
-    from tests.support.server_process import free_port
+    from localprocs import free_port
 
     env = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
            "AWS_SECRET_ACCESS_KEY": "s3cr3t-key", "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}

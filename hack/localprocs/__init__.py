@@ -1,0 +1,126 @@
+"""Local processes for the dev tools, the tests and the benchmarks: one owner for free loopback
+ports, deadline-bounded waits and background processes that log to a file and stop exactly.
+
+localcluster, localargocd, tests/support and bench/ all use these, so a fix to how a process is
+stopped or a port is found lands everywhere at once.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def port_taken(port: int, host: str = LOOPBACK) -> bool:
+    """True when something already accepts connections on host:port."""
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+
+class WaitTimeout(AssertionError):
+    """A wait ran past its deadline (an AssertionError, so pytest shows it as a plain failure)."""
+
+
+# What a predicate may raise while the awaited state is not there yet; anything else is a real error.
+RETRYABLE: tuple[type[BaseException], ...] = (
+    AssertionError, LookupError, ValueError, OSError, subprocess.SubprocessError,
+)
+
+
+def wait_for(predicate: Callable[[], T], *, timeout: float, interval: float = 0.3,
+             message: str = "condition") -> T:
+    """Poll `predicate` until it returns something truthy and return that; fail at the deadline.
+
+    The last retryable exception the predicate raised is chained, so a failure says why.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+            last_error = None
+        except RETRYABLE as e:
+            last_error = e
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {message}") from last_error
+        time.sleep(interval)
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+# Popen objects of the processes this interpreter started: kept so they are reaped, not leaked.
+_CHILDREN: dict[int, subprocess.Popen] = {}
+
+
+def start(cmd: Sequence[str], log_path: Path, *, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
+    """Start `cmd` in a new session (it outlives a Ctrl-C in the caller's shell) with stdout and
+    stderr appended to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=cwd, env=None if env is None else dict(env))
+    _CHILDREN[proc.pid] = proc
+    return proc
+
+
+def stop(pid: int, *, grace: float = 10.0, sig: int = signal.SIGTERM) -> int | None:
+    """Send `sig`, wait up to `grace` seconds, then SIGKILL. Returns the exit status when this
+    interpreter started the process (None otherwise)."""
+    proc = _CHILDREN.pop(pid, None)
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return proc.wait() if proc else None
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return proc.returncode
+        if proc is None and not alive(pid):
+            return None
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return proc.wait() if proc else None
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+__all__ = ["LOOPBACK", "WaitTimeout", "alive", "free_port", "port_taken", "start", "stop", "tail", "wait_for"]
