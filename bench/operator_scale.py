@@ -1,26 +1,34 @@
-"""How fast the operator turns N ObjectDetectors into children and status, against the floor.
+"""The operator at scale, against fair floors measured side by side on the same control plane.
 
-    python bench/operator_scale.py [--counts 100,500,1000] [--idle 60] [--replicas 1]
+    python bench/operator_scale.py [--counts 100,500,1000] [--rounds 3] [--idle 60]
+                                   [--unrelated 5000] [--profile]
 
-For each N, against the local control plane in $KUBECONFIG (`make cluster-up`; the CRD is applied):
-  floor     a bare client creates the same N Deployments + N Services directly (64 connections,
-            as many as the operator's client), timed until the last one is created;
-  operator  N ObjectDetectors are created at once and timed until every one has its Deployment,
-            its Service and a status whose observedGeneration is current;
-then the operator's peak RSS (VmHWM) and the write requests (POST/PUT/PATCH/DELETE, its own
-client's and kopf's) it makes during `--idle` seconds of quiet afterwards (goal: zero).
-The operator runs as a child process (`python -m detector_operator --standalone`, watching only
-the benchmark's namespace) with aiohttp's request method wrapped to count writes.
+Starts its own local control plane (localcluster, in a temporary directory) and registers enough
+simulated nodes for every pod. For each N, `--rounds` times (medians printed):
+  floor A    a bare client does per detector the least an operator must: create the
+             ObjectDetector, its Deployment and Service, patch its status once (same client and
+             connection limit as the operator); timed until all N have both children and a status
+             with the current observedGeneration (seen through a watch, as for the operator);
+  floor B    the operator's own Deployments and Services (copies without owner) created directly,
+             timed until every Deployment is Available;
+  operator   N ObjectDetectors created at once with `python -m detector_operator --standalone`
+             watching the whole cluster; timed until (A) all have children and a current status,
+             (B) all are Ready=True. Its writes are counted by kind from the API server's audit
+             log (until Ready, then during `--idle` quiet seconds), with its peak RSS and CPU.
+Then, with `--unrelated P`: P pods (in Deployments of 100) in other namespaces, not the operator's,
+and the largest N again: the operator's RSS and CPU must not grow with them.
+`--profile` runs the operator under cProfile in the last round and prints where its time went.
 """
-
 from __future__ import annotations
 
 import argparse
 import asyncio
 import collections
+import cProfile  # noqa: F401  (documents what --profile uses)
 import json
 import os
-from localprocs import free_port
+import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,230 +38,350 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import localprocs
+from localcluster import Cluster, kubectl_path
+
+from detector_operator import builders, kube, models
+from detector_operator.settings import Settings
+
 REPO = Path(__file__).resolve().parent.parent
-WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+BENCH_UA = "operator-bench/1"
+WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+PODS_PER_NODE = 500
 
-
-# --- child mode: the operator with its HTTP writes counted ---
-
-def run_counted_operator(counter_file: str) -> None:
-    import aiohttp
-
-    counts: collections.Counter[str] = collections.Counter()
-    original = aiohttp.ClientSession._request
-
-    async def counted(self: aiohttp.ClientSession, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
-        if method.upper() in WRITE_METHODS:
-            # Resource kind from the URL path, e.g. PATCH objectdetectors/status.
-            parts = str(url).split("?")[0].split("/")
-            kind = parts[-1] if parts[-1] in ("status", "events") else (parts[-2] if len(parts) > 2 else "?")
-            if kind == "status":
-                kind = f"{parts[-3]}/status"
-            counts[f"{method.upper()} {kind}"] += 1
-            Path(counter_file).write_text(json.dumps(counts))
-        return await original(self, method, url, *args, **kwargs)
-
-    aiohttp.ClientSession._request = counted  # type: ignore[method-assign]
-    from detector_operator.__main__ import main
-
-    sys.exit(main(["--standalone"]))
-
-
-# --- parent mode ---
 
 def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    exe = str(Path(sys.executable).parent / "kubectl")
-    return subprocess.run([exe, *args], input=input, text=True, capture_output=True, check=check)
+    return subprocess.run([kubectl_path(), *args], input=input, text=True, capture_output=True, check=check)
 
 
 def detector(name: str, replicas: int) -> dict[str, Any]:
     return {
-        "apiVersion": "vision.mlops.dev/v1alpha1",
-        "kind": "ObjectDetector",
-        "metadata": {"name": name},
-        "spec": {
-            "modelUri": "gs://bench/ssd_mobilenet_v2.tar.gz",
-            "replicas": replicas,
-            # Tiny requests so that simulated nodes hold as many pods as their pod limit allows.
-            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
-        },
+        "apiVersion": f"{models.GROUP}/{models.VERSION}", "kind": models.KIND, "metadata": {"name": name},
+        # Tiny requests: the simulated nodes' pod count is the limit, not their CPU.
+        "spec": {"modelUri": "gs://bench/ssd_mobilenet_v2.tar.gz", "replicas": replicas,
+                 "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}},
     }
 
 
-async def create_all(client: Any, items: list[tuple[str, dict[str, Any]]]) -> None:
-    async def one(path: str, body: dict[str, Any]) -> None:
-        await client.request("POST", path, body=body)
+def children(namespace: str, name: str, replicas: int, uid: str | None) -> list[dict[str, Any]]:
+    owner = builders.Owner(name=name, namespace=namespace, uid=uid or str(uuid.uuid4()))
+    objects = builders.desired_objects(owner, models.parse_spec(detector(name, replicas)["spec"]), Settings())
+    if uid is None:
+        for obj in objects:
+            del obj["metadata"]["ownerReferences"]  # no owner exists: GC would delete them
+    return objects
 
-    await asyncio.gather(*(one(p, b) for p, b in items))
+
+# --- seeing when N objects meet a condition: list, then watch (no polling of N objects) ---
+
+def ready(obj: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or [])
 
 
-async def floor(n: int, replicas: int, namespace: str) -> float:
-    """A bare client creating the same children directly."""
-    from detector_operator import builders, kube, models
-    from detector_operator.settings import Settings
+def status_current(obj: dict[str, Any]) -> bool:
+    return (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get("generation")
 
-    client = await kube.Kube.connect()
+
+def available(obj: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Available" and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or [])
+
+
+def exists(obj: dict[str, Any]) -> bool:
+    return True
+
+
+async def watch_until(client: kube.Kube, path: str, n: int, ok, started: float, timeout: float) -> float:
+    """Seconds from `started` until n objects at `path` satisfy ok(obj)."""
+    listed = await client.request("GET", path)
+    good = {o["metadata"]["name"] for o in listed["items"] if ok(o)}
+    rv = listed["metadata"]["resourceVersion"]
+    headers = {"Authorization": client.credentials.auth_header} if client.credentials.auth_header else {}
+    while len(good) < n:
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{path}: {len(good)}/{n} after {timeout:.0f}s")
+        params = {"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": "30"}
+        async with client.session.get(client.credentials.server + path, params=params, headers=headers,
+                                      timeout=aiohttp.ClientTimeout(total=None, sock_read=60)) as rsp:
+            buffer = b""
+            async for chunk in rsp.content.iter_any():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    event = json.loads(line)
+                    obj = event["object"]
+                    rv = obj["metadata"].get("resourceVersion", rv)
+                    if event["type"] == "ERROR":  # 410 Gone: list again from now
+                        return await watch_until(client, path, n, ok, started, timeout)
+                    if event["type"] == "BOOKMARK":
+                        continue
+                    name = obj["metadata"]["name"]
+                    if event["type"] != "DELETED" and ok(obj):
+                        good.add(name)
+                    else:
+                        good.discard(name)
+                if len(good) >= n:
+                    break
+    return time.monotonic() - started
+
+
+def od_path(namespace: str) -> str:
+    return kube.path(models.KIND, namespace)
+
+
+# --- the three runs ---
+
+async def floor_a(n: int, replicas: int, namespace: str, timeout: float) -> float:
+    client = await kube.Kube.connect(user_agent=BENCH_UA)
     try:
-        items = []
-        for i in range(n):
+        started = time.monotonic()
+        done = asyncio.create_task(watch_until(client, od_path(namespace), n, status_current, started, timeout))
+
+        async def one(i: int) -> None:
             name = f"od-{i}"
-            owner = builders.Owner(name=name, namespace=namespace, uid=str(uuid.uuid4()))
-            spec = models.parse_spec(detector(name, replicas)["spec"])
-            for obj in builders.desired_objects(owner, spec, Settings()):
-                obj["metadata"].pop("ownerReferences")  # no owner exists: GC would delete them
-                items.append((kube.path(obj["kind"], namespace), obj))
-        start = time.monotonic()
-        await create_all(client, items)
-        return time.monotonic() - start
+            created = await client.request("POST", od_path(namespace), body=detector(name, replicas))
+            meta = created["metadata"]
+            await asyncio.gather(*(client.request("POST", kube.path(o["kind"], namespace), body=o)
+                                   for o in children(namespace, name, replicas, meta["uid"])))
+            await client.patch_status(namespace, name, {"observedGeneration": meta["generation"]})
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return await done
     finally:
         await client.close()
 
 
-def converged(namespace: str, n: int) -> bool:
-    deps = json.loads(kubectl("get", "-n", namespace, "deployments", "-o", "json").stdout)["items"]
-    svcs = json.loads(kubectl("get", "-n", namespace, "services", "-o", "json").stdout)["items"]
-    ods = json.loads(kubectl("get", "-n", namespace, "objectdetectors", "-o", "json").stdout)["items"]
-    current = sum(
-        1 for od in ods if (od.get("status") or {}).get("observedGeneration") == od["metadata"]["generation"]
-    )
-    return len(deps) >= n and len(svcs) >= n and current >= n
+async def floor_b(n: int, replicas: int, namespace: str, timeout: float) -> float:
+    client = await kube.Kube.connect(user_agent=BENCH_UA)
+    try:
+        started = time.monotonic()
+        deps = kube.path("Deployment", namespace)
+        done = asyncio.create_task(watch_until(client, deps, n, available, started, timeout))
+        await asyncio.gather(*(client.request("POST", kube.path(o["kind"], namespace), body=o)
+                               for i in range(n) for o in children(namespace, f"od-{i}", replicas, None)))
+        return await done
+    finally:
+        await client.close()
 
 
-def settled(namespace: str) -> bool:
-    """No ObjectDetector is still on its way (Deploying): what is left is steady state."""
-    ods = json.loads(kubectl("get", "-n", namespace, "objectdetectors", "-o", "json").stdout)["items"]
-    for od in ods:
-        ready = next((c for c in (od.get("status") or {}).get("conditions", []) if c["type"] == "Ready"), None)
-        if ready is None or ready["reason"] == "Deploying":
-            return False
-    return True
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def peak_rss_mib(pid: int) -> float:
+def proc_peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def read_counts(path: Path) -> collections.Counter[str]:
-    try:
-        return collections.Counter(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return collections.Counter()
+def operator_writes(audit: Path, offset: int, since: float, until: float) -> collections.Counter[str]:
+    """The operator's writes in [since, until) (wall clock), by verb and resource."""
+    counts: collections.Counter[str] = collections.Counter()
+    with audit.open("rb") as f:
+        f.seek(offset)
+        for line in f:
+            entry = json.loads(line)
+            agent = entry.get("userAgent", "")
+            if entry.get("verb") not in WRITES or not (agent.startswith("detector-operator") or
+                                                       agent.startswith("kopf")):
+                continue
+            stamp = _epoch(entry["requestReceivedTimestamp"])
+            if since <= stamp < until:
+                ref = entry.get("objectRef") or {}
+                what = ref.get("resource", "?") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+                counts[f"{entry['verb']} {what}"] += 1
+    return counts
 
 
-async def operator_run(n: int, replicas: int, namespace: str, idle: float, timeout: float) -> dict[str, Any]:
-    from detector_operator import kube
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
-    counter = Path(tempfile.mkdtemp()) / "writes.json"
-    log = open(counter.parent / "operator.log", "wb")
-    port = free_port()
-    env = {**os.environ, "DETECTOR_WATCH_NAMESPACES": namespace, "DETECTOR_LOG_LEVEL": "WARNING",
-           "DETECTOR_LIVENESS_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, __file__, "--operator-child", str(counter)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        # Let it connect and list (nothing to list yet) before the clock starts.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"operator exited: see {counter.parent / 'operator.log'}")
-                await asyncio.sleep(0.2)
-        client = await kube.Kube.connect()
+
+async def operator_run(n: int, replicas: int, namespace: str, args: argparse.Namespace, audit: Path,
+                       profile: Path | None) -> dict[str, Any]:
+    port = localprocs.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DETECTOR_")}
+    env |= {"DETECTOR_LOG_LEVEL": "WARNING", "DETECTOR_LIVENESS_PORT": str(port)}
+    argv = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
+            "-m", "detector_operator", "--standalone"]
+    log_path = Path(tempfile.mkdtemp(prefix="bench-operator-")) / "operator.log"
+    proc = localprocs.start(argv, log_path, env=env, cwd=REPO)
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"operator exited: {localprocs.tail(log_path)}")
         try:
-            start = time.monotonic()
-            await create_all(client, [(kube.path("ObjectDetector", namespace), detector(f"od-{i}", replicas))
-                                      for i in range(n)])
-            created = time.monotonic() - start
-            while not converged(namespace, n):
-                if time.monotonic() - start > timeout:
-                    raise RuntimeError(f"not converged after {timeout:.0f}s")
-                await asyncio.sleep(0.5)
-            elapsed = time.monotonic() - start
-        finally:
-            await client.close()
-        # Quiet means: every detector reached a steady reason (Serving, or Unschedulable once the
-        # simulated nodes' pod limit is reached) and the operator wrote nothing for 10 s.
-        settle_until = time.monotonic() + timeout
-        last, stable_since = read_counts(counter), time.monotonic()
-        while time.monotonic() < settle_until:
-            await asyncio.sleep(1)
-            now = read_counts(counter)
-            if now != last:
-                last, stable_since = now, time.monotonic()
-            elif time.monotonic() - stable_since >= 10 and settled(namespace):
-                break
-        settle_seconds = time.monotonic() - start
-        before = read_counts(counter)
-        await asyncio.sleep(idle)
-        idle_writes = read_counts(counter) - before
-        return {
-            "seconds": elapsed,
-            "create_seconds": created,
-            "settled_seconds": settle_seconds,
-            "peak_rss_mib": peak_rss_mib(proc.pid),
-            "writes_total": sum(read_counts(counter).values()),
-            "writes_by_kind": dict(read_counts(counter)),
-            "idle_writes": sum(idle_writes.values()),
-            "idle_writes_by_kind": dict(idle_writes),
-        }
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).status == 200
+        except OSError:
+            return False
+
+    localprocs.wait_for(healthy, timeout=60, message="the operator's /healthz")
+    offset = audit.stat().st_size
+    cpu_before = proc_cpu_seconds(proc.pid)
+    client = await kube.Kube.connect(user_agent=BENCH_UA)
+    try:
+        wall_start, started = time.time(), time.monotonic()
+        path = od_path(namespace)
+        status_done = asyncio.create_task(watch_until(client, path, n, status_current, started, args.timeout))
+        ready_done = asyncio.create_task(watch_until(client, path, n, ready, started, args.timeout))
+        await asyncio.gather(*(client.request("POST", path, body=detector(f"od-{i}", replicas)) for i in range(n)))
+        status_s, ready_s = await status_done, await ready_done
+        cpu_ready = proc_cpu_seconds(proc.pid) - cpu_before
+        wall_ready = time.time()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        await client.close()
+    await asyncio.sleep(5)  # writes already on their way when Ready was seen
+    idle_start = time.time()
+    await asyncio.sleep(args.idle)
+    idle_end = time.time()
+    await asyncio.sleep(2)  # the audit log is written in 1 s batches
+    result = {
+        "status_s": status_s, "ready_s": ready_s, "cpu_until_ready_s": cpu_ready,
+        "cpu_total_s": proc_cpu_seconds(proc.pid) - cpu_before, "peak_rss_mib": proc_peak_rss_mib(proc.pid),
+        "writes_until_ready": operator_writes(audit, offset, wall_start, wall_ready + 1),
+        "writes_idle": operator_writes(audit, offset, idle_start, idle_end),
+    }
+    localprocs.stop(proc.pid, grace=30, sig=2 if profile else 15)  # SIGINT lets cProfile write its file
+    return result
+
+
+# --- the cluster around the runs ---
+
+def register_nodes(count: int) -> None:
+    nodes = [{"apiVersion": "v1", "kind": "Node",
+              "metadata": {"name": f"bench-{i}", "annotations": {"kwok.x-k8s.io/node": "fake"},
+                           "labels": {"kubernetes.io/hostname": f"bench-{i}", "type": "kwok"}},
+              "status": {"capacity": {"cpu": "1000", "memory": "4Ti", "pods": str(PODS_PER_NODE)},
+                         "allocatable": {"cpu": "1000", "memory": "4Ti", "pods": str(PODS_PER_NODE)}}}
+             for i in range(count)]
+    kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
+
+
+def fresh_namespace(prefix: str) -> str:
+    name = f"{prefix}-{uuid.uuid4().hex[:5]}"
+    kubectl("create", "namespace", name)
+    return name
+
+
+def drop_namespace(name: str) -> None:
+    # Waited for: the next run starts on a quiet cluster, not one tearing down pods.
+    kubectl("delete", "namespace", name, "--timeout=900s", check=False)
+
+
+async def unrelated_load(pods: int, timeout: float) -> list[str]:
+    """`pods` pods in Deployments of 100 across 5 namespaces, none the operator's; waits for all Ready."""
+    spaces = [fresh_namespace("unrelated") for _ in range(5)]
+    client = await kube.Kube.connect(user_agent=BENCH_UA)
+    try:
+        bodies = []
+        for i in range(pods // 100):
+            labels = {"app": f"unrelated-{i}"}
+            bodies.append((spaces[i % 5], {
+                "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"web-{i}", "labels": labels},
+                "spec": {"replicas": 100, "selector": {"matchLabels": labels}, "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "web", "image": "registry.local/web:1",
+                                             "resources": {"requests": {"cpu": "1m", "memory": "1Mi"}}}]}}}}))
+        started = time.monotonic()
+        await asyncio.gather(*(client.request("POST", kube.path("Deployment", ns), body=b) for ns, b in bodies))
+        for ns in spaces:
+            count = sum(1 for space, _ in bodies if space == ns)
+            await watch_until(client, kube.path("Deployment", ns), count, available, started, timeout)
+        print(f"  {pods} unrelated pods Ready in {time.monotonic() - started:.0f}s", flush=True)
+    finally:
+        await client.close()
+    return spaces
+
+
+def median(rows: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def report(n: int, rounds: list[dict[str, Any]], replicas: int) -> None:
+    fa, fb = median(rounds, "floor_a_s"), median(rounds, "floor_b_s")
+    sa, sb = median(rounds, "status_s"), median(rounds, "ready_s")
+    writes = statistics.median(sum(r["writes_until_ready"].values()) for r in rounds) / n
+    idle = max(sum(r["writes_idle"].values()) for r in rounds)
+    print(f"N={n}: {len(rounds)} rounds, medians")
+    print(f"  children + current status: operator {sa:7.1f}s  floor A {fa:7.1f}s  ratio {sa / fa:5.2f}x  (goal <= 1.5x)")
+    print(f"  Ready / Available:         operator {sb:7.1f}s  floor B {fb:7.1f}s  ratio {sb / fb:5.2f}x  (goal <= 1.1x)")
+    print(f"  writes per detector until Ready: {writes:.2f} (goal <= 4)   writes in idle window: {idle} (goal 0)")
+    print(f"  peak RSS {median(rounds, 'peak_rss_mib'):.0f} MiB (goal <= 150)   CPU until Ready "
+          f"{median(rounds, 'cpu_until_ready_s'):.1f}s, whole run {median(rounds, 'cpu_total_s'):.1f}s")
+    kinds: collections.Counter[str] = collections.Counter()
+    for r in rounds:
+        kinds.update(r["writes_until_ready"])
+    print("  writes until Ready by kind, per detector: " + ", ".join(
+        f"{k} {v / len(rounds) / n:.2f}" for k, v in sorted(kinds.items())), flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counts", default="100,500,1000", help="comma-separated N values")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle", type=float, default=60, help="quiet seconds in which writes are counted")
     parser.add_argument("--replicas", type=int, default=1, help="replicas per ObjectDetector")
-    parser.add_argument("--timeout", type=float, default=900, help="give up on one N after this long")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--operator-child", help=argparse.SUPPRESS)
+    parser.add_argument("--unrelated", type=int, default=5000, help="unrelated pods for the last run (0: none)")
+    parser.add_argument("--timeout", type=float, default=900, help="give up on one run after this long")
+    parser.add_argument("--profile", action="store_true", help="cProfile the operator in the last round")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
-    if args.operator_child:
-        run_counted_operator(args.operator_child)
-        return 0
-    if "KUBECONFIG" not in os.environ:
-        os.environ["KUBECONFIG"] = str(REPO / ".local" / "cluster" / "kubeconfig")
-    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds"))
-    kubectl("wait", "--for=condition=Established", "crd/objectdetectors.vision.mlops.dev", "--timeout=60s")
-
-    results = []
-    for n in [int(x) for x in args.counts.split(",")]:
-        tag = uuid.uuid4().hex[:5]
-        floor_ns, op_ns = f"bench-floor-{n}-{tag}", f"bench-op-{n}-{tag}"
-        for ns in (floor_ns, op_ns):
-            kubectl("create", "namespace", ns)
-        try:
-            floor_s = asyncio.run(floor(n, args.replicas, floor_ns))
-            # Gone before the operator's turn, so its pods do not load the cluster meanwhile.
-            kubectl("delete", "namespace", floor_ns, "--timeout=600s")
-            op = asyncio.run(operator_run(n, args.replicas, op_ns, args.idle, args.timeout))
-        finally:
-            # Waited for, so the next N starts on a quiet cluster (no pods being torn down).
-            for ns in (floor_ns, op_ns):
-                kubectl("delete", "namespace", ns, "--ignore-not-found", "--timeout=600s", check=False)
-        row = {"n": n, "floor_seconds": floor_s, **op, "ratio": op["seconds"] / floor_s}
-        results.append(row)
-        print(
-            f"N={n:5d}  floor {floor_s:6.2f}s  operator {op['seconds']:6.2f}s  ratio {row['ratio']:5.1f}x  "
-            f"peak RSS {op['peak_rss_mib']:6.1f} MiB  writes {op['writes_total']}  "
-            f"idle writes in {args.idle:.0f}s: {op['idle_writes']} {op['idle_writes_by_kind'] or ''}",
-            flush=True,
-        )
-        print(f"         writes by kind: {op['writes_by_kind']}", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    counts = [int(x) for x in args.counts.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-operator-"))
+    cluster = Cluster(workdir / "cluster")
+    cluster.up()
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+    results: dict[str, Any] = {}
+    try:
+        kubectl("apply", "--server-side", "-k", str(REPO / "crds"))
+        kubectl("wait", "--for=condition=Established", f"crd/{models.PLURAL}.{models.GROUP}", "--timeout=60s")
+        register_nodes(-(-(max(counts) * args.replicas + args.unrelated) // PODS_PER_NODE) + 1)
+        for n in counts:
+            rounds = []
+            for r in range(args.rounds):
+                row: dict[str, Any] = {}
+                for label, fn in (("floor_a_s", floor_a), ("floor_b_s", floor_b)):
+                    ns = fresh_namespace(f"floor-{n}")
+                    row[label] = asyncio.run(fn(n, args.replicas, ns, args.timeout))
+                    drop_namespace(ns)
+                ns = fresh_namespace(f"op-{n}")
+                profile = workdir / "operator.prof" if args.profile and n == counts[-1] and r == args.rounds - 1 else None
+                row |= asyncio.run(operator_run(n, args.replicas, ns, args, cluster.audit_log, profile))
+                drop_namespace(ns)
+                rounds.append(row)
+                print(f"  N={n} round {r + 1}: floor A {row['floor_a_s']:.1f}s, floor B {row['floor_b_s']:.1f}s, "
+                      f"operator {row['status_s']:.1f}s / {row['ready_s']:.1f}s", flush=True)
+            report(n, rounds, args.replicas)
+            results[str(n)] = rounds
+        if args.unrelated:
+            n = counts[-1]
+            spaces = asyncio.run(unrelated_load(args.unrelated, args.timeout))
+            loaded = []
+            for r in range(args.rounds):
+                ns = fresh_namespace(f"op-loaded-{n}")
+                loaded.append(asyncio.run(operator_run(n, args.replicas, ns, args, cluster.audit_log, None)))
+                drop_namespace(ns)
+            base = results[str(n)]
+            rss, rss0 = median(loaded, "peak_rss_mib"), median(base, "peak_rss_mib")
+            cpu, cpu0 = median(loaded, "cpu_total_s"), median(base, "cpu_total_s")
+            print(f"with {args.unrelated} unrelated pods, N={n}: peak RSS {rss:.0f} MiB vs {rss0:.0f} "
+                  f"({100 * (rss / rss0 - 1):+.0f} %), CPU {cpu:.1f}s vs {cpu0:.1f}s ({100 * (cpu / cpu0 - 1):+.0f} %)"
+                  f" (goal: within 10 %); Ready in {median(loaded, 'ready_s'):.1f}s", flush=True)
+            results["unrelated"] = loaded
+            for ns in spaces:
+                drop_namespace(ns)
+        if args.profile and (workdir / "operator.prof").exists():
+            print("operator profile (largest N, last round), top 25 by own time:")
+            pstats.Stats(str(workdir / "operator.prof")).sort_stats("tottime").print_stats(25)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2, default=dict))
+    finally:
+        cluster.down(quiet=True)
     return 0
 
 

@@ -53,6 +53,11 @@ class Cluster:
         return self.state_dir / "kubeconfig"
 
     @property
+    def audit_log(self) -> Path:
+        """One JSON line per list, watch or write a client made (hack/localcluster/audit-policy.yaml)."""
+        return self.state_dir / "logs" / "audit.log"
+
+    @property
     def _state_file(self) -> Path:
         return self.state_dir / "state.json"
 
@@ -141,8 +146,8 @@ class Cluster:
                  f"({'ready' if self._readyz(state['apiserver_port']) else 'NOT ready'})"]
         for name in COMPONENTS:
             pid = state.get("pids", {}).get(name)
-            alive = "running" if pid and alive(pid) else "stopped"
-            lines.append(f"  {name:<24} pid {pid or '-':<8} {alive:<8} log {self._logs / (name + '.log')}")
+            state_word = "running" if pid and alive(pid) else "stopped"
+            lines.append(f"  {name:<24} pid {pid or '-':<8} {state_word:<8} log {self._logs / (name + '.log')}")
         return "\n".join(lines)
 
     # ---- processes ----------------------------------------------------------------------------
@@ -190,6 +195,10 @@ class Cluster:
                 # Nothing in-cluster dials the `kubernetes` Service (nodes are simulated), and the
                 # endpoint reconciler refuses a loopback advertise address.
                 "--endpoint-reconciler-type=none",
+                # What clients asked, for tests and benchmarks (see audit-policy.yaml).
+                f"--audit-policy-file={HERE / 'audit-policy.yaml'}", f"--audit-log-path={self.audit_log}",
+                "--audit-log-maxsize=200", "--audit-log-maxbackup=1", "--audit-log-mode=batch",
+                "--audit-log-batch-max-wait=1s",
                 "--allow-privileged=true", "--profiling=false", "--v=1"]
 
     def _cm_cmd(self, bins: Binaries, p: dict) -> list[str]:

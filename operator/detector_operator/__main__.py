@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import random
@@ -11,16 +10,7 @@ import sys
 
 import kopf
 
-from detector_operator import kube
 from detector_operator.settings import Settings, SettingsError
-
-
-async def _ensure_peering(config: Settings) -> None:
-    client = await kube.Kube.connect()
-    try:
-        await client.ensure_peering(config.peering_name, config.watch_namespaces)
-    finally:
-        await client.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,8 +34,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import detector_operator.handlers  # noqa: F401  (registers the handlers)
 
-    if not args.standalone:
-        asyncio.run(_ensure_peering(config))
     # Equal priorities make kopf pause every replica; a random one per process lets exactly one
     # replica (the highest) act while the others wait as hot standbys.
     priority = random.SystemRandom().randint(1, 2**30)

@@ -1,11 +1,11 @@
-"""The thin kopf layer: watches in, `Reconciler.request` out.
+"""The thin kopf layer: credentials and settings at start, watches in, `WorkQueue.request` out.
 
 Only watch-event handlers and indexes, no state-keeping handlers (on.create/update/delete):
 kopf then keeps no progress or diff-base on the ObjectDetector and adds no finalizer, so the
 operator writes nothing but `.status` (Argo CD sees no drift) and deleting an ObjectDetector
 never waits for the operator; children go by ownerReference garbage collection.
-Indexes hold small views of the ObjectDetectors and their children; kopf fills them before any
-handler runs, so the first sync after a restart already sees the existing children.
+Indexes hold small views (views.py) of the ObjectDetectors and their children; kopf fills them
+before any handler runs, so the first sync after a restart already sees the existing children.
 """
 
 from __future__ import annotations
@@ -15,13 +15,26 @@ from typing import Any
 
 import kopf
 
-from detector_operator import builders, conditions, kube, models
-from detector_operator.reconcile import Detector, Key, Observed, Reconciler, ServiceView
+from detector_operator import builders, kube, models, peering
 from detector_operator.settings import Settings
+from detector_operator.sync import Syncer
+from detector_operator.views import DeploymentView, Detector, Key, Observed, PodView, ServiceView
+from detector_operator.workqueue import WorkQueue
 
 OD = (models.GROUP, models.VERSION, models.PLURAL)
 DETECTOR_LABEL = builders.DETECTOR_LABEL
 OURS = {builders.MANAGED_BY_LABEL: builders.MANAGED_BY, DETECTOR_LABEL: kopf.PRESENT}
+
+
+@kopf.on.login()
+async def login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf authenticates exactly as kube.py does (one loader: exec plugins, tokens, certs)."""
+    creds = await kube.load_credentials()
+    return kopf.ConnectionInfo(
+        server=creds.server, ca_path=creds.ca_path, insecure=not creds.verify,
+        scheme="Bearer" if creds.token else None, token=creds.token,
+        certificate_path=creds.cert_path, private_key_path=creds.key_path,
+    )
 
 
 @kopf.on.startup()
@@ -39,12 +52,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.scanning.disabled = bool(config.watch_namespaces)
     memo.config = config
     memo.kube = await kube.Kube.connect()
-    memo.reconciler = Reconciler(memo.kube, config, lookup=_no_lookup_yet)
+    if not settings.peering.standalone and settings.peering.name:
+        await peering.ensure(memo.kube, settings.peering.name, config.watch_namespaces)
+    memo.syncer = Syncer(memo.kube, config, lookup=_no_lookup_yet)
+    memo.queue = WorkQueue(memo.syncer.run)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    memo.reconciler.close()
+    memo.queue.close()
+    memo.syncer.close()
     await memo.kube.close()
 
 
@@ -56,39 +73,30 @@ def _no_lookup_yet(key: Key) -> Observed:
 
 @kopf.index(*OD)
 def detectors(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, Detector]:
-    return {
-        (namespace, name): Detector(
-            namespace=namespace,
-            name=name,
-            uid=body["metadata"]["uid"],
-            generation=body["metadata"].get("generation", 0),
-            spec=dict(body.get("spec") or {}),
-            status=dict(body.get("status") or {}),
-        )
-    }
+    return {(namespace, name): Detector.of(body)}
 
 
 @kopf.index("apps", "v1", "deployments", labels=OURS)
 def deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
-    return {(namespace, labels[DETECTOR_LABEL]): conditions.DeploymentView.of(body)}
+    return {(namespace, labels[DETECTOR_LABEL]): DeploymentView.of(body)}
 
 
 @kopf.index("v1", "services", labels=OURS)
 def services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
-    return {(namespace, labels[DETECTOR_LABEL]): ServiceView.of(dict(body))}
+    return {(namespace, labels[DETECTOR_LABEL]): ServiceView.of(body)}
 
 
 @kopf.index("v1", "pods", labels=OURS)
 def pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
-    view = conditions.PodView.of(body)
+    view = PodView.of(body)
     # An empty mapping (not None, which kopf ignores) drops a terminating pod from the index.
     return {(namespace, labels[DETECTOR_LABEL]): view} if view else {}
 
 
-def _bind(memo: kopf.Memo, indexes: dict[str, kopf.Index[Key, Any]]) -> Reconciler:
-    """Point the reconciler at kopf's live indexes (they are only handed to handlers)."""
-    reconciler: Reconciler = memo.reconciler
-    if reconciler.lookup is _no_lookup_yet:
+def _bind(memo: kopf.Memo, indexes: dict[str, kopf.Index[Key, Any]]) -> WorkQueue[Key]:
+    """Point the syncer at kopf's live indexes (they are only handed to handlers)."""
+    syncer: Syncer = memo.syncer
+    if syncer.lookup is _no_lookup_yet:
         ods, deps, svcs, pds = (indexes[n] for n in ("detectors", "deployments", "services", "pods"))
 
         def lookup(key: Key) -> Observed:
@@ -99,8 +107,8 @@ def _bind(memo: kopf.Memo, indexes: dict[str, kopf.Index[Key, Any]]) -> Reconcil
                 pods=list(pds.get(key, [])),
             )
 
-        reconciler.lookup = lookup
-    return reconciler
+        syncer.lookup = lookup
+    return memo.queue
 
 
 # --- events: each one asks for a sync of the ObjectDetector it concerns ---
@@ -134,8 +142,7 @@ async def pod_event(
 async def _child_event(
     kind: str, type: str, key: Key, memo: kopf.Memo, indexes: dict[str, Any]
 ) -> None:
-    reconciler = _bind(memo, indexes)
+    queue = _bind(memo, indexes)
     if type == "DELETED" and kind in ("Deployment", "Service"):
-        reconciler.child_deleted(key, kind)
-    await reconciler.request(key)
-
+        memo.syncer.child_deleted(key, kind)
+    await queue.request(key)

@@ -23,13 +23,20 @@ from detector_operator.settings import FIELD_MANAGER
 
 log = logging.getLogger(__name__)
 
-# (api prefix, plural) per kind the operator touches.
-KINDS: dict[str, tuple[str, str]] = {
-    "Deployment": ("/apis/apps/v1", "deployments"),
-    "Service": ("/api/v1", "services"),
-    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims"),
-    "Event": ("/api/v1", "events"),
-    models.KIND: (f"/apis/{models.GROUP}/{models.VERSION}", models.PLURAL),
+@dataclass(frozen=True)
+class Resource:
+    api: str  # "/api/v1" or "/apis/<group>/<version>"
+    plural: str
+    namespaced: bool = True
+
+
+# The kinds the operator touches by name; other layers may pass a Resource of their own.
+KINDS: dict[str, Resource] = {
+    "Deployment": Resource("/apis/apps/v1", "deployments"),
+    "Service": Resource("/api/v1", "services"),
+    "PersistentVolumeClaim": Resource("/api/v1", "persistentvolumeclaims"),
+    "Event": Resource("/api/v1", "events"),
+    models.KIND: Resource(f"/apis/{models.GROUP}/{models.VERSION}", models.PLURAL),
 }
 
 
@@ -79,9 +86,10 @@ def error_for(status: int, body: str) -> KubeError:
     return cls(status, reason, message)
 
 
-def path(kind: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
-    prefix, plural = KINDS[kind]
-    out = f"{prefix}/namespaces/{namespace}/{plural}"
+def path(kind: str | Resource, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+    resource = KINDS[kind] if isinstance(kind, str) else kind
+    scope = f"/namespaces/{namespace}" if resource.namespaced else ""
+    out = f"{resource.api}{scope}/{resource.plural}"
     if name:
         out += f"/{name}"
     if subresource:
@@ -89,14 +97,33 @@ def path(kind: str, namespace: str, name: str | None = None, subresource: str | 
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class Credentials:
+    """How to reach and authenticate to the API server. kopf gets the same (handlers.login)."""
+
     server: str
-    ssl_context: ssl.SSLContext | bool
-    auth_header: str | None
+    ca_path: str | None
+    verify: bool
+    cert_path: str | None
+    key_path: str | None
+    token: str | None  # a bearer token, without the "Bearer " scheme
+
+    @property
+    def auth_header(self) -> str | None:
+        return f"Bearer {self.token}" if self.token else None
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.verify:
+            return False
+        ctx = ssl.create_default_context(cafile=self.ca_path)
+        if self.cert_path:
+            ctx.load_cert_chain(self.cert_path, self.key_path)
+        return ctx
 
 
 async def load_credentials() -> Credentials:
+    """In-cluster service account, else the kubeconfig (with its exec plugins, OIDC, ...), read by
+    kubernetes_asyncio's loaders: the one credential path for this module and for kopf."""
     from kubernetes_asyncio import client, config
 
     try:
@@ -107,13 +134,9 @@ async def load_credentials() -> Credentials:
     header = cfg.get_api_key_with_prefix("BearerToken")
     if inspect.isawaitable(header):
         header = await header
-    if cfg.verify_ssl:
-        ctx: ssl.SSLContext | bool = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
-        if cfg.cert_file:
-            ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
-    else:
-        ctx = False
-    return Credentials(server=cfg.host.rstrip("/"), ssl_context=ctx, auth_header=header or None)
+    token = (header or "").removeprefix("Bearer ").strip() or None
+    return Credentials(server=cfg.host.rstrip("/"), ca_path=cfg.ssl_ca_cert, verify=bool(cfg.verify_ssl),
+                       cert_path=cfg.cert_file, key_path=cfg.key_file, token=token)
 
 
 class Kube:
@@ -122,15 +145,15 @@ class Kube:
         self.session = session
 
     @classmethod
-    async def connect(cls) -> Kube:
+    async def connect(cls, *, user_agent: str = f"{FIELD_MANAGER}/0.1.0", connections: int = 64) -> Kube:
         creds = await load_credentials()
-        connector = aiohttp.TCPConnector(ssl=creds.ssl_context, limit=64)
+        connector = aiohttp.TCPConnector(ssl=creds.ssl_context(), limit=connections)
         session = aiohttp.ClientSession(
             connector=connector,
             # No total timeout: under a burst, requests queue for one of the pooled connections,
             # and that wait must not count as the API server not answering.
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30),
-            headers={"User-Agent": f"{FIELD_MANAGER}/0.1.0"},
+            headers={"User-Agent": user_agent},
         )
         return cls(creds, session)
 
@@ -248,21 +271,10 @@ class Kube:
         except KubeError as e:
             log.warning("could not record event %s on %s/%s: %s", reason, involved["namespace"], involved["name"], e)
 
-    async def ensure_peering(self, name: str, namespaces: tuple[str, ...]) -> None:
-        """Create kopf's peering object(s) if missing, so two replicas see each other."""
-        targets = (
-            [("/apis/kopf.dev/v1/clusterkopfpeerings", "ClusterKopfPeering", None)]
-            if not namespaces
-            else [(f"/apis/kopf.dev/v1/namespaces/{ns}/kopfpeerings", "KopfPeering", ns) for ns in namespaces]
-        )
-        for collection, kind, ns in targets:
-            meta: dict[str, str] = {"name": name}
-            if ns:
-                meta["namespace"] = ns
-            try:
-                await self.request("POST", collection, body={"apiVersion": "kopf.dev/v1", "kind": kind, "metadata": meta})
-            except Conflict:
-                pass  # already there
-            except KubeError as e:
-                # kopf reports a missing peering object itself; say why it could not be made.
-                log.warning("could not create %s %s: %s", kind, name, e)
+    async def create(self, resource: str | Resource, obj: dict[str, Any]) -> bool:
+        """Create obj; False when it exists already."""
+        try:
+            await self.request("POST", path(resource, obj["metadata"].get("namespace")), body=obj)
+        except Conflict:
+            return False
+        return True

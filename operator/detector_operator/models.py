@@ -23,7 +23,6 @@ SINGULAR = "objectdetector"
 SHORT_NAMES = ["od"]
 CATEGORIES = ["all", "ml"]
 
-URI_SCHEMES = ("gs", "s3", "http", "https", "file", "pvc")
 URI_PATTERN = r"^(gs|s3|https?|file|pvc)://.+"
 # pvc://<claim>[/<path inside the claim>]; the claim is a DNS-1123 subdomain.
 PVC_PATTERN = r"^pvc://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/.*)?$"

@@ -1,7 +1,8 @@
 """Status from children: every Ready reason, Progressing, Degraded and transition times."""
 from __future__ import annotations
 
-from detector_operator.conditions import DeploymentView, PodView, compute_status
+from detector_operator.status import compute_status
+from detector_operator.views import DeploymentView, PodView
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
 

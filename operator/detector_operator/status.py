@@ -1,18 +1,18 @@
-"""ObjectDetector status from what its children show: pure, so every reason is unit-tested.
+"""The whole `.status` of an ObjectDetector, built from the views of its children (views.py).
 
-Raw Deployment and Pod bodies are first reduced to small views (`DeploymentView`, `PodView`);
-the operator keeps only those in memory. `compute_status` turns views into the status dict,
-keeping each condition's `lastTransitionTime` unless its status flips. Messages avoid anything
-that changes without a real change (back-off timers, restart counts), so an idle cluster gives
-an identical status and the operator writes nothing.
+Pure, so every reason is unit-tested. `compute_status` keeps each condition's
+`lastTransitionTime` unless its status flips. Messages avoid anything that changes without a
+real change (back-off timers, restart counts), so an idle cluster gives an identical status and
+the operator writes nothing.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from detector_operator.views import DeploymentView, PodView
 
 READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
 SERVING = "Serving"
@@ -28,89 +28,6 @@ ROLLING_OUT = "RollingOut"
 ROLLOUT_COMPLETE = "RolloutComplete"
 
 _MISSING_CLAIM = re.compile(r'persistentvolumeclaim "([^"]+)" not found')
-
-
-@dataclass(frozen=True)
-class DeploymentView:
-    generation: int
-    observed_generation: int
-    replicas: int
-    updated_replicas: int
-    ready_replicas: int
-    available_replicas: int
-
-    @classmethod
-    def of(cls, body: Mapping[str, Any]) -> DeploymentView:
-        status = body.get("status") or {}
-        return cls(
-            generation=body.get("metadata", {}).get("generation", 0),
-            observed_generation=status.get("observedGeneration", 0),
-            replicas=status.get("replicas", 0),
-            updated_replicas=status.get("updatedReplicas", 0),
-            ready_replicas=status.get("readyReplicas", 0),
-            available_replicas=status.get("availableReplicas", 0),
-        )
-
-
-@dataclass(frozen=True)
-class PodView:
-    name: str
-    ready: bool
-    unschedulable: str | None = None  # the scheduler's message
-    init_failure: str | None = None  # the downloader's termination message
-    server_failure: str | None = None  # the crashing server's termination message
-    waiting: str | None = None  # e.g. "ImagePullBackOff: ..." while neither ready nor failing
-
-    @classmethod
-    def of(cls, body: Mapping[str, Any]) -> PodView | None:
-        """None for a pod on its way out: it says nothing about the current rollout."""
-        if body.get("metadata", {}).get("deletionTimestamp"):
-            return None
-        status = body.get("status") or {}
-        conds = {c.get("type"): c for c in status.get("conditions") or []}
-        scheduled = conds.get("PodScheduled", {})
-        unschedulable = None
-        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
-            unschedulable = scheduled.get("message") or "no node fits the pod"
-        return cls(
-            name=body.get("metadata", {}).get("name", ""),
-            ready=conds.get("Ready", {}).get("status") == "True",
-            unschedulable=unschedulable,
-            init_failure=_failure(status.get("initContainerStatuses") or [], init=True),
-            server_failure=_failure(status.get("containerStatuses") or [], init=False),
-            waiting=_waiting(status),
-        )
-
-
-def _termination_message(cs: Mapping[str, Any]) -> str:
-    for state in (cs.get("state") or {}, cs.get("lastState") or {}):
-        term = state.get("terminated")
-        if term and term.get("exitCode", 0) != 0:
-            text = (term.get("message") or "").strip() or term.get("reason") or "failed"
-            return f"{text} (container {cs.get('name')}, exit code {term.get('exitCode')})"
-    return f"container {cs.get('name')} keeps failing"
-
-
-def _failure(statuses: Iterable[Mapping[str, Any]], *, init: bool) -> str | None:
-    for cs in statuses:
-        state = cs.get("state") or {}
-        waiting = (state.get("waiting") or {}).get("reason")
-        terminated = state.get("terminated") or {}
-        # An init container that exited non-zero is retried; CrashLoopBackOff is the same
-        # failure between retries. The server only counts once it is crash-looping.
-        if waiting == "CrashLoopBackOff" or (init and terminated.get("exitCode", 0) != 0):
-            return _termination_message(cs)
-    return None
-
-
-def _waiting(status: Mapping[str, Any]) -> str | None:
-    for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason")
-        if reason and reason not in ("PodInitializing", "ContainerCreating", "CrashLoopBackOff"):
-            message = waiting.get("message")
-            return f"{reason}: {message}" if message else reason
-    return None
 
 
 def failure(pods: Iterable[PodView]) -> tuple[str, str] | None:

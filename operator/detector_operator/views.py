@@ -1,0 +1,147 @@
+"""What the operator keeps in memory of the objects it watches: small frozen views, not bodies.
+
+Pure: each `of(body)` reduces a raw Kubernetes object to the few fields a decision needs, so
+memory stays flat and equal views mean nothing changed. `Observed` is everything known about one
+ObjectDetector at the moment a sync runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Key = tuple[str, str]  # (namespace, ObjectDetector name)
+
+
+@dataclass(frozen=True)
+class Detector:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: dict[str, Any]
+    status: dict[str, Any]
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> Detector:
+        meta = body["metadata"]
+        return cls(
+            namespace=meta["namespace"], name=meta["name"], uid=meta["uid"],
+            generation=meta.get("generation", 0),
+            spec=dict(body.get("spec") or {}), status=dict(body.get("status") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    """What the operator owns in a Service, to notice a hand edit (Services have no generation)."""
+
+    type: str
+    selector: tuple[tuple[str, str], ...]
+    ports: tuple[tuple[Any, ...], ...]
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> ServiceView:
+        spec = body.get("spec") or {}
+        return cls(
+            type=spec.get("type", "ClusterIP"),
+            selector=tuple(sorted((spec.get("selector") or {}).items())),
+            ports=tuple(
+                (p.get("name"), p.get("port"), p.get("targetPort"), p.get("protocol", "TCP"))
+                for p in spec.get("ports") or []
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    generation: int
+    observed_generation: int
+    replicas: int
+    updated_replicas: int
+    ready_replicas: int
+    available_replicas: int
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> DeploymentView:
+        status = body.get("status") or {}
+        return cls(
+            generation=body.get("metadata", {}).get("generation", 0),
+            observed_generation=status.get("observedGeneration", 0),
+            replicas=status.get("replicas", 0),
+            updated_replicas=status.get("updatedReplicas", 0),
+            ready_replicas=status.get("readyReplicas", 0),
+            available_replicas=status.get("availableReplicas", 0),
+        )
+
+
+@dataclass(frozen=True)
+class PodView:
+    name: str
+    ready: bool
+    unschedulable: str | None = None  # the scheduler's message
+    init_failure: str | None = None  # the downloader's termination message
+    server_failure: str | None = None  # the crashing server's termination message
+    waiting: str | None = None  # e.g. "ImagePullBackOff: ..." while neither ready nor failing
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> PodView | None:
+        """None for a pod on its way out: it says nothing about the current rollout."""
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            return None
+        status = body.get("status") or {}
+        conds = {c.get("type"): c for c in status.get("conditions") or []}
+        scheduled = conds.get("PodScheduled", {})
+        unschedulable = None
+        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+            unschedulable = scheduled.get("message") or "no node fits the pod"
+        return cls(
+            name=body.get("metadata", {}).get("name", ""),
+            ready=conds.get("Ready", {}).get("status") == "True",
+            unschedulable=unschedulable,
+            init_failure=_failure(status.get("initContainerStatuses") or [], init=True),
+            server_failure=_failure(status.get("containerStatuses") or [], init=False),
+            waiting=_waiting(status),
+        )
+
+
+def _termination_message(cs: Mapping[str, Any]) -> str:
+    for state in (cs.get("state") or {}, cs.get("lastState") or {}):
+        term = state.get("terminated")
+        if term and term.get("exitCode", 0) != 0:
+            text = (term.get("message") or "").strip() or term.get("reason") or "failed"
+            return f"{text} (container {cs.get('name')}, exit code {term.get('exitCode')})"
+    return f"container {cs.get('name')} keeps failing"
+
+
+def _failure(statuses: Iterable[Mapping[str, Any]], *, init: bool) -> str | None:
+    for cs in statuses:
+        state = cs.get("state") or {}
+        waiting = (state.get("waiting") or {}).get("reason")
+        terminated = state.get("terminated") or {}
+        # An init container that exited non-zero is retried; CrashLoopBackOff is the same
+        # failure between retries. The server only counts once it is crash-looping.
+        if waiting == "CrashLoopBackOff" or (init and terminated.get("exitCode", 0) != 0):
+            return _termination_message(cs)
+    return None
+
+
+def _waiting(status: Mapping[str, Any]) -> str | None:
+    for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason and reason not in ("PodInitializing", "ContainerCreating", "CrashLoopBackOff"):
+            message = waiting.get("message")
+            return f"{reason}: {message}" if message else reason
+    return None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything the watches know about one ObjectDetector and its children."""
+
+    detector: Detector | None
+    deployment: DeploymentView | None
+    service: ServiceView | None
+    pods: list[PodView]
