@@ -28,7 +28,11 @@ OURS = {builders.MANAGED_BY_LABEL: builders.MANAGED_BY, DETECTOR_LABEL: kopf.PRE
 
 @kopf.on.login()
 async def login(**_: Any) -> kopf.ConnectionInfo:
-    """kopf authenticates exactly as kube.py does (one loader: exec plugins, tokens, certs)."""
+    """kopf authenticates exactly as kube.py does (one loader: exec plugins, tokens, certs).
+
+    kopf would otherwise pick a loader by which client libraries happen to be installed (pykube-ng
+    outranks kubernetes_asyncio), so one added dependency could split the two credential paths.
+    """
     creds = await kube.load_credentials()
     return kopf.ConnectionInfo(
         server=creds.server, ca_path=creds.ca_path, insecure=not creds.verify,
