@@ -3,6 +3,16 @@ kube-scheduler and kwok (simulated nodes), all on 127.0.0.1 free ports, no Docke
 
 Everything a cluster owns lives in one state directory (certs, etcd data, logs, PIDs, kubeconfig),
 so `down` stops exactly the processes it started and removes exactly what it wrote.
+
+Why not kwokctl (evaluated 2026-12 with kwokctl v0.8.0 `--runtime binary` and our binaries): it
+does start a cluster from given binary paths in ~3 s, with RBAC, admission and several clusters
+at once. But it binds etcd, the API server and the controllers to 0.0.0.0 (its etcd URLs are
+written into every component's flags, so loopback-only needs a duplicate flag per component), every
+component authenticates with one system:masters certificate (our controller-manager runs each
+controller under its own ServiceAccount, so RBAC is exercised as in a real cluster), ServiceAccount
+admission races fresh test namespaces unless disabled again, and the GPU nodes, failure stages and
+audit policy would still be ours to supply. What it would save (the PKI and process start-up, ~200
+lines) is less than what its configuration layer would add, so the control plane stays here.
 """
 from __future__ import annotations
 
