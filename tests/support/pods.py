@@ -84,6 +84,9 @@ class ContainerPlan:
     security: Security
     probes: dict[str, Probe]
     termination_message_path: str = DEFAULT_TERMINATION_LOG
+    # No `command` in the template: argv is the args alone, run by the image's own ENTRYPOINT
+    # (only a runner that runs the image can honour that).
+    image_entrypoint: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,9 +160,9 @@ def _probes(container: dict[str, Any], where: str) -> dict[str, Probe]:
 def _container(pod_security: dict[str, Any], c: dict[str, Any], where: str) -> ContainerPlan:
     _unknown(where, c, {"name", "command", "args", "env", "envFrom", "volumeMounts", "ports", "securityContext",
                         "startupProbe", "livenessProbe", "readinessProbe", "terminationMessagePath",
-                        *_CONTAINER_ACCOUNTING})
-    if not c.get("command"):
-        raise UnsupportedPodField(f"{where}: no command (the image's entry point is not modelled)")
+                        "imagePullPolicy", *_CONTAINER_ACCOUNTING})
+    if c.get("imagePullPolicy", "IfNotPresent") not in ("IfNotPresent", "Never"):
+        raise UnsupportedPodField(f"{where}: imagePullPolicy {c['imagePullPolicy']} (runners use local images only)")
     env, secrets = _env(c, where)
     mounts = []
     for m in c.get("volumeMounts") or []:
@@ -172,10 +175,11 @@ def _container(pod_security: dict[str, Any], c: dict[str, Any], where: str) -> C
             raise UnsupportedPodField(f"{where}.ports: {p} (TCP only)")
         ports[p["name"]] = p["containerPort"]
     return ContainerPlan(
-        name=c["name"], image=c["image"], argv=[*c["command"], *(c.get("args") or [])], env=env,
+        name=c["name"], image=c["image"], argv=[*(c.get("command") or []), *(c.get("args") or [])], env=env,
         env_from_secrets=secrets, mounts=mounts, ports=ports,
         security=_security(pod_security, c.get("securityContext") or {}, where), probes=_probes(c, where),
         termination_message_path=c.get("terminationMessagePath", DEFAULT_TERMINATION_LOG),
+        image_entrypoint=not c.get("command"),
     )
 
 
@@ -239,6 +243,9 @@ class LocalPod:
 
     def command(self, container: ContainerPlan) -> tuple[list[str], dict[str, str]]:
         """The argv and environment a container runs with here."""
+        if container.image_entrypoint:
+            raise UnsupportedPodField(f"{container.name}: no command, and a local process cannot run the image's "
+                                      "entry point (PodmanPod can)")
         argv = [self._rewrite(container, a) for a in container.argv]
         if argv[0] == "python":  # the image's interpreter is this one
             argv[0] = sys.executable

@@ -45,3 +45,15 @@ def test_a_field_no_runner_honours_is_refused_not_ignored(change):
     change(template)
     with pytest.raises(UnsupportedPodField):
         plan(template)
+
+
+def test_a_container_without_command_runs_the_images_entry_point_and_pull_always_is_refused():
+    template = copy.deepcopy(pod_template(SPECS["cpu"]))
+    server = template["spec"]["containers"][0]
+    del server["command"]
+    server.update(args=["--port", "8080"], imagePullPolicy="IfNotPresent")
+    (planned,) = plan(template).containers
+    assert planned.image_entrypoint and planned.argv == ["--port", "8080"]
+    server["imagePullPolicy"] = "Always"
+    with pytest.raises(UnsupportedPodField, match="imagePullPolicy Always"):
+        plan(template)
