@@ -10,7 +10,7 @@ export KUBECONFIG ?= $(CURDIR)/.local/cluster/kubeconfig
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds lint bench-operator bench-server
+.PHONY: help venv tools images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds lint bench-operator bench-server
 
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} \
@@ -20,7 +20,7 @@ help: ## this list
 demo: venv tools ## the main job: control plane with CPU and GPU nodes, CRD, operator, samples Ready, a detection answered
 	@bash hack/demo.sh
 
-test: venv tools test-tools ## the whole test suite, as CI runs it (.ci/run)
+test: venv tools test-tools images ## the whole test suite, as CI runs it (.ci/run)
 	@$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 ##@ Local control plane
@@ -48,6 +48,9 @@ $(VENV)/.installed: pyproject.toml
 
 tools: ## build the pinned control-plane binaries (cached; about 10 min when cold)
 	@bash hack/install-tools.sh
+
+images: venv ## build the operator and CPU server images (buildah or docker; cached by content; ~8 min cold)
+	@$(PY) -m localimages build $(IMAGES)
 
 test-tools: ## what only the tests need: actionlint (Go module proxy) and Debian's Chromium
 	@bash hack/install-actionlint.sh

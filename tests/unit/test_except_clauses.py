@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROJECT_PACKAGES = [
     ("operator", ["detector_operator"]),
     (".", ["inference_server"]),
-    ("hack", ["localcluster", "localprocs"]),
+    ("hack", ["localcluster", "localimages", "localprocs"]),
 ]
 
 

@@ -1,12 +1,13 @@
 """A small Dockerfile reader for the image tests: instructions per stage, continuations joined."""
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from localimages import context
 
 
 @dataclass
@@ -62,25 +63,5 @@ def copy_sources(stage: Stage) -> list[str]:
 
 
 def dockerignore_excludes(patterns_file: Path, path: str) -> bool:
-    """Docker's rule: the last pattern matching the path or one of its parents decides."""
-    excluded = False
-    parts = path.strip("/").split("/")
-    candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-    for raw in patterns_file.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        negate = line.startswith("!")
-        pattern = line.lstrip("!").strip("/")
-        regex = re.compile(_glob_to_regex(pattern))
-        if any(regex.fullmatch(c) for c in candidates):
-            excluded = not negate
-    return excluded
-
-
-def _glob_to_regex(pattern: str) -> str:
-    # `**` spans directories, `*` and `?` stay within one path element.
-    pieces = pattern.split("**")
-    translated = [fnmatch.translate(p).removeprefix("(?s:").removesuffix(")\\Z") for p in pieces]
-    translated = [t.replace(".*", "[^/]*") for t in translated]
-    return ".*".join(translated)
+    """Docker's rule, as the image build applies it (one implementation: localimages.context)."""
+    return context.excluded(patterns_file, path)
