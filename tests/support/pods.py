@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,26 @@ def plan(template: dict[str, Any]) -> PodPlan:
     )
 
 
+def wait_until_ready(pod: PodPlan, *, alive: Callable[[ContainerPlan], None],
+                     probe_url: Callable[[ContainerPlan, Probe], str], timeout: float) -> None:
+    """Poll until every container's readiness probe answers 200 (what a runner's wait_ready does).
+    `alive` raises when a container has died, `probe_url` says where a runner exposes a probe."""
+    def ready() -> bool:
+        for container in pod.containers:
+            alive(container)
+            probe = container.probes.get("readinessProbe")
+            if probe is None:
+                continue
+            try:
+                if httpx.get(probe_url(container, probe), timeout=2).status_code != 200:
+                    return False
+            except httpx.TransportError:
+                return False
+        return True
+
+    localprocs.wait_for(ready, timeout=timeout, interval=0.2, message="the pod's readiness probes")
+
+
 @dataclass
 class InitResult:
     name: str
@@ -282,24 +303,17 @@ class LocalPod:
 
     def wait_ready(self, timeout: float = 60) -> LocalPod:
         """Until every container's readiness probe answers 200."""
-        def ready() -> bool:
-            for container in self.pod.containers:
-                proc = self.procs[container.name]
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{container.name} exited with {proc.returncode}:\n"
-                                       f"{localprocs.tail(self.log(container.name))}")
-                probe = container.probes.get("readinessProbe")
-                if probe is None:
-                    continue
-                port = probe.port if isinstance(probe.port, int) else self.ports[probe.port]
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}{probe.path}", timeout=2).status_code != 200:
-                        return False
-                except httpx.TransportError:
-                    return False
-            return True
+        def alive(container: ContainerPlan) -> None:
+            proc = self.procs[container.name]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{container.name} exited with {proc.returncode}:\n"
+                                   f"{localprocs.tail(self.log(container.name))}")
 
-        localprocs.wait_for(ready, timeout=timeout, interval=0.2, message="the pod's readiness probes")
+        def url(container: ContainerPlan, probe: Probe) -> str:
+            port = probe.port if isinstance(probe.port, int) else self.ports[probe.port]
+            return f"http://127.0.0.1:{port}{probe.path}"
+
+        wait_until_ready(self.pod, alive=alive, probe_url=url, timeout=timeout)
         return self
 
     def stop(self) -> dict[str, int | None]:
