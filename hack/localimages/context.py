@@ -1,8 +1,9 @@
 """The build context as Docker sees it (.dockerignore applied), and a key for its content.
 
 An image is rebuilt only when something it is built from changes: the Dockerfile, the build
-arguments, the base image, or a file in the build context. The key hashes exactly those, so a
-warm run costs one hash of a few hundred small files and one `image exists`.
+arguments, the base image, or a context file its Dockerfile COPYs (so an operator change does
+not rebuild the server image). The key hashes exactly those, so a warm run costs one hash of a
+few hundred small files and one `image exists`.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import fnmatch
 import hashlib
 import os
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -70,6 +72,21 @@ def context_files(root: Path) -> list[str]:
     return sorted(found)
 
 
+def copied_sources(dockerfile: Path) -> list[str]:
+    """The build-context paths the Dockerfile's COPY/ADD instructions take (not --from=stage)."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    sources = []
+    for line in text.splitlines():
+        keyword, _, args = line.strip().partition(" ")
+        if keyword.upper() not in ("COPY", "ADD"):
+            continue
+        words = shlex.split(args)
+        if any(w.startswith("--from") for w in words):
+            continue
+        sources += [w.rstrip("/") for w in words if not w.startswith("--")][:-1]
+    return sources
+
+
 def content_key(root: Path, dockerfile: str, build_args: Mapping[str, str], base_id: str,
                 extra: Iterable[str] = ()) -> str:
     digest = hashlib.sha256()
@@ -83,6 +100,8 @@ def content_key(root: Path, dockerfile: str, build_args: Mapping[str, str], base
     add("base", base_id.encode())
     for item in extra:
         add("extra", item.encode())
+    sources = copied_sources(root / dockerfile)
     for rel in context_files(root):
-        add(f"file:{rel}:{os.access(root / rel, os.X_OK)}", (root / rel).read_bytes())
+        if any(src in (".", "") or rel == src or rel.startswith(src + "/") for src in sources):
+            add(f"file:{rel}:{os.access(root / rel, os.X_OK)}", (root / rel).read_bytes())
     return digest.hexdigest()

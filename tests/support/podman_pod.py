@@ -31,11 +31,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import localimages
 import localprocs
 
-from tests.support.pods import ContainerPlan, InitResult, PodPlan
+from tests.support.pods import ContainerPlan, InitResult, PodPlan, Probe, wait_until_ready
 
 HOST_LOOPBACK = "10.0.2.2"  # the host's 127.0.0.1, as the pod sees it (slirp4netns)
 POD_NETWORK = "slirp4netns:allow_host_loopback=true"
@@ -211,24 +210,16 @@ class PodmanPod:
 
     def wait_ready(self, timeout: float = 180) -> PodmanPod:
         """Until every container's readiness probe answers 200 on its published port."""
-        def ready() -> bool:
-            for c in self.pod.containers:
-                if not self.running(c.name):
-                    raise RuntimeError(f"{c.name} is not running (exit {self.exit_code(c.name)}):\n"
-                                       f"{self.logs(c.name)[-3000:]}")
-                probe = c.probes.get("readinessProbe")
-                if probe is None:
-                    continue
-                port = probe.port if isinstance(probe.port, int) else c.ports[probe.port]
-                try:
-                    url = f"http://{localprocs.LOOPBACK}:{self.ports[port]}{probe.path}"
-                    if httpx.get(url, timeout=2).status_code != 200:
-                        return False
-                except httpx.TransportError:
-                    return False
-            return True
+        def alive(c: ContainerPlan) -> None:
+            if not self.running(c.name):
+                raise RuntimeError(f"{c.name} is not running (exit {self.exit_code(c.name)}):\n"
+                                   f"{self.logs(c.name)[-3000:]}")
 
-        localprocs.wait_for(ready, timeout=timeout, interval=0.25, message=f"pod {self.name}'s readiness probes")
+        def url(c: ContainerPlan, probe: Probe) -> str:
+            port = probe.port if isinstance(probe.port, int) else c.ports[probe.port]
+            return f"http://{localprocs.LOOPBACK}:{self.ports[port]}{probe.path}"
+
+        wait_until_ready(self.pod, alive=alive, probe_url=url, timeout=timeout)
         return self
 
     def wait_exited(self, container: str, timeout: float = 120) -> int:

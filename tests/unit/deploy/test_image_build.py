@@ -56,6 +56,15 @@ def test_content_key_follows_the_build_inputs_only(tmp_path):
     assert key(root) == before
 
 
+def test_a_change_to_one_images_source_does_not_rebuild_the_other(tmp_path):
+    root = copy_context(tmp_path)
+    server, operator = key(root), key(root, "Dockerfile.operator")
+    (root / "operator/detector_operator/builders.py").write_text("# changed\n")
+    assert key(root) == server and key(root, "Dockerfile.operator") != operator
+    (root / "inference_server/app.py").write_text("# changed\n")
+    assert key(root) != server
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES)
 def test_dockerfile_pulls_nothing_but_its_base(dockerfile):
     """No `# syntax=` directive (BuildKit would pull a frontend image first) and every FROM is the

@@ -5,7 +5,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import localimages
 import yaml
+
+from detector_operator import settings
 
 from .conftest import REPO
 
@@ -26,11 +29,17 @@ def test_workflows_are_clean_under_actionlint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_ci_runs_make_test_and_builds_both_images():
+def test_ci_runs_make_test_and_builds_every_image_through_the_project_build():
     workflow = yaml.safe_load((REPO / ".github/workflows/ci.yml").read_text())
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     assert any(step.get("run", "").startswith("make test") for step in steps)
-    builds = workflow["jobs"]["images"]["strategy"]["matrix"]["include"]
-    assert {b["dockerfile"] for b in builds} == {"Dockerfile.operator", "Dockerfile.server"}
-    assert {b["tf_package"] for b in builds if b["dockerfile"] == "Dockerfile.server"} == {
-        "tensorflow-cpu", "tensorflow[and-cuda]"}
+    images = workflow["jobs"]["images"]
+    builds = {b["name"]: b["tag"] for b in images["strategy"]["matrix"]["include"]}
+    assert set(builds) == set(localimages.IMAGES), "every image the project builds, and only those"
+    specs = [localimages.IMAGES[name] for name in builds]
+    assert {s.dockerfile for s in specs} == {"Dockerfile.operator", "Dockerfile.server"}
+    assert {s.build_args.get("TF_PACKAGE") for s in specs} == {None, "tensorflow-cpu", "tensorflow[and-cuda]"}
+    # The release names are the operator's defaults, and a release build never uses the stand-in.
+    assert {builds["server-cpu"], builds["server-gpu"]} == {settings.DEFAULT_CPU_IMAGE, settings.DEFAULT_GPU_IMAGE}
+    (build,) = [s["run"] for s in images["steps"] if "localimages build" in s.get("run", "")]
+    assert "--base registry" in build and "--tag" in build
