@@ -134,11 +134,6 @@ def image(spec: models.ObjectDetectorSpec, settings: Settings) -> str:
     return settings.gpu_image if spec.hardware == "gpu" else settings.cpu_image
 
 
-def label_map_file(uri: str) -> str:
-    """Where the downloader leaves the label map (it keeps the original extension)."""
-    return f"{MODEL_DIR}/label_map.json" if uri.lower().endswith(".json") else f"{MODEL_DIR}/label_map.pbtxt"
-
-
 def container_security() -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
@@ -157,10 +152,9 @@ def env_list(values: dict[str, Any]) -> list[dict[str, str]]:
 
 def server_env(owner: Owner, spec: models.ObjectDetectorSpec) -> list[dict[str, str]]:
     pvc = spec.pvc_claim
-    label_map: str | None = None
-    if spec.label_map_uri:
-        # A pvc:// model has no downloader, so the server fetches the label map itself.
-        label_map = spec.label_map_uri if pvc else label_map_file(spec.label_map_uri)
+    # The downloader leaves the label map inside the model directory, where the server finds it
+    # (under a name the server owns); a pvc:// model has no downloader, so the server fetches it.
+    label_map = spec.label_map_uri if pvc else None
     server = spec.server or models.ServerSettings()
     return env_list(
         {

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from inference_server import download
+from inference_server import download, labels
 from tests.support.images import encode, picture
 from tests.support.object_stores import GatedFileServer, gcs_emulator, moto_s3, s3_client
 
@@ -28,7 +28,7 @@ def test_zoo_tarball_and_label_map_land_where_the_server_expects_them(zoo_tarbal
                    "--label-map", str(tmp_path / "labels.json"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "model" / "saved_model.pb").is_file() and (tmp_path / "model" / "variables").is_dir()
-    assert (tmp_path / "model" / "label_map.json").read_text() == '{"1": "person"}'
+    assert (tmp_path / "model" / labels.DOWNLOADED).read_text() == '{"1": "person"}'
 
 
 def test_the_pod_flow_init_container_then_server_uses_the_downloaded_label_map(zoo_tarball, tmp_path, server_factory):

@@ -108,7 +108,8 @@ def test_init_container_downloads_the_model_with_the_server_image_into_an_empty_
     assert {"name": "model", "emptyDir": {}} in p["volumes"]
     e = env(p["containers"][0])
     assert e["DETECTOR_MODEL_URI"] == "/models/model"
-    assert e["DETECTOR_LABEL_MAP_URI"] == "/models/model/label_map.json"
+    # The downloader leaves the label map beside the model, where the server finds it by itself.
+    assert "DETECTOR_LABEL_MAP_URI" not in e
     assert e["DETECTOR_MODEL_NAME"] == "street-cams"
 
 
@@ -119,6 +120,11 @@ def test_pvc_model_mounts_the_claim_read_only_and_skips_the_download():
     c = p["containers"][0]
     assert {"name": "model", "mountPath": "/models/pvc", "readOnly": True} in c["volumeMounts"]
     assert env(c)["DETECTOR_MODEL_URI"] == "/models/pvc/zoo/ssd"
+
+
+def test_pvc_model_server_fetches_the_label_map_itself():
+    e = env(pod(modelUri="pvc://model-store/zoo/ssd", labelMapUri="s3://b/labels.json")["containers"][0])
+    assert e["DETECTOR_LABEL_MAP_URI"] == "s3://b/labels.json"
 
 
 def test_probes_hit_the_server_health_endpoints_on_the_named_port():
