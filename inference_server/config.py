@@ -82,6 +82,8 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     if not args["model_uri"]:
         parser.error("--model-uri (or DETECTOR_MODEL_URI) is required")
     args["label_map_uri"] = args.pop("label_map")
-    if args["grpc_port"] and args["grpc_port"] == (args["port"] or ServerConfig.port):
-        parser.error(f"--grpc-port and --port are both {args['grpc_port']}: gRPC needs a port of its own")
+    port = args["port"] or ServerConfig.port
+    grpc_port = ServerConfig.grpc_port if args["grpc_port"] is None else args["grpc_port"]
+    if grpc_port == port:
+        parser.error(f"--grpc-port and --port are both {port}: gRPC needs a port of its own (0 turns it off)")
     return ServerConfig(**{k: v for k, v in args.items() if v is not None})
