@@ -121,3 +121,17 @@ def test_secrets_in_the_uri_stay_out_of_the_message(tmp_path, capsys):
                    "--dest", str(tmp_path / "m")], Path("/nonexistent/termination-log"))
     err = capsys.readouterr().err
     assert "model download failed" in err and "hunter2" not in err and "s3cr3t" not in err
+
+
+def test_a_download_cut_short_says_so(zoo_tarball, tmp_path):
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "m.tar.gz").write_bytes(zoo_tarball.read_bytes())
+    size = zoo_tarball.stat().st_size
+    server = GatedFileServer(tmp_path / "www", cut_short={"m.tar.gz"})
+    try:
+        done = run_cli("--model-uri", f"{server.url}/m.tar.gz?X-Amz-Signature=secret", "--dest", str(tmp_path / "model"))
+    finally:
+        server.close()
+    assert done.returncode == 1
+    assert f"download cut short: got {size // 2} of {size} bytes" in done.stderr
+    assert "EOFError" not in done.stderr and "secret" not in done.stderr
