@@ -31,11 +31,16 @@ def byte_size(datatype: str, shape: Sequence[int]) -> int | None:
     return None if size is None else size * math.prod(shape)
 
 
+# Native byte order too: that is what numpy arrays from TensorFlow carry.
+_NAMES = {**{dtype.newbyteorder("="): name for name, dtype in NUMPY.items()},
+          **{dtype: name for name, dtype in NUMPY.items()}}
+
+
 def name_of(array: np.ndarray) -> str:
-    for name, dtype in NUMPY.items():
-        if array.dtype == dtype or array.dtype == dtype.newbyteorder("="):
-            return name
-    raise ValueError(f"no Open Inference Protocol datatype for {array.dtype}")
+    try:
+        return _NAMES[array.dtype]
+    except KeyError:
+        raise ValueError(f"no Open Inference Protocol datatype for {array.dtype}") from None
 
 
 def raw_bytes(array: np.ndarray) -> bytes:
