@@ -48,7 +48,9 @@ def model_target(spec: model_pb2.ModelSpec) -> tuple[str, str | None]:
 
 
 def is_typed(request: predict_pb2.PredictRequest) -> bool:
-    return any(not tensor.tensor_content for tensor in request.inputs.values())
+    """Values in *_val fields (walked in Python) rather than tensor_content. Reading
+    tensor_content would copy the image: the typed fields' lengths tell it for free."""
+    return any(len(getattr(t, _VALUE_FIELDS[t.dtype])) for t in request.inputs.values() if t.dtype in _VALUE_FIELDS)
 
 
 def decode_predict(request: predict_pb2.PredictRequest) -> tuple[list[str], np.ndarray]:
@@ -64,8 +66,9 @@ def _tensor_in(name: str, proto: tensor_pb2.TensorProto) -> TensorIn:
     if proto.tensor_shape.unknown_rank:
         raise BadInput(f"{name}: the tensor_shape must be known")
     shape = [dim.size for dim in proto.tensor_shape.dim]
-    if proto.tensor_content:
-        return TensorIn(name, datatype, shape, raw=proto.tensor_content)
+    content = proto.tensor_content  # each read copies the bytes: once
+    if content:
+        return TensorIn(name, datatype, shape, raw=content)
     field = _VALUE_FIELDS.get(proto.dtype)
     values = getattr(proto, field) if field else []
     array = np.fromiter(values, np.int64, len(values)) if field in ("int_val", "int64_val") else list(values)

@@ -8,12 +8,12 @@ import json
 import grpc
 import numpy as np
 import pytest
-import tensorflow as tf
-from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from tests.support.server_process import SHARED_MAX_BODY
 from tests.support.server_process import TEST_MODEL_NAME as MODEL_NAME
+from tests.support.tf_serving import predict_request
 
 INFER = f"/v2/models/{MODEL_NAME}/infer"
 HEADER = "Inference-Header-Content-Length"
@@ -120,13 +120,8 @@ def test_an_oversized_message_is_resource_exhausted(stubs):
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in error.details()
 
 
-def tfs_request(array: np.ndarray, **spec) -> predict_pb2.PredictRequest:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = MODEL_NAME
-    for key, value in spec.items():
-        setattr(request.model_spec, key, value)
-    request.inputs["input_tensor"].CopyFrom(tf.make_tensor_proto(array))
-    return request
+def tfs_request(array: np.ndarray, **spec) -> object:
+    return predict_request(array, spec.pop("name", MODEL_NAME), **spec)
 
 
 PIXELS = np.zeros((1, 4, 4, 3), np.uint8)

@@ -13,12 +13,12 @@ from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
-    predict_pb2,
     prediction_service_pb2_grpc,
 )
 
 from tests.support.images import picture
 from tests.support.server_process import TEST_MODEL_NAME as MODEL_NAME
+from tests.support.tf_serving import predict_request
 
 
 @pytest.fixture(scope="module")
@@ -27,21 +27,12 @@ def channel(shared_server):
         yield channel
 
 
-def predict_request(batch: np.ndarray, **spec) -> predict_pb2.PredictRequest:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = MODEL_NAME
-    for key, value in spec.items():
-        setattr(request.model_spec, key, value)
-    request.inputs["input_tensor"].CopyFrom(tf.make_tensor_proto(batch))
-    return request
-
-
 def test_predict_with_a_tensor_proto_equals_rest_predict(shared_server, channel):
     batch = np.stack([picture(80, 60, seed=s) for s in (21, 22)])
     rest = httpx.post(f"{shared_server.url}/v1/models/{MODEL_NAME}:predict",
                       json={"inputs": {"input_tensor": batch.tolist()}}, timeout=30).json()["outputs"]
     response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-        predict_request(batch, signature_name="serving_default"), timeout=30)
+        predict_request(batch, MODEL_NAME, signature_name="serving_default"), timeout=30)
     assert response.model_spec.name == MODEL_NAME and response.model_spec.version.value == 1
     assert set(response.outputs) == set(rest)
     for name, tensor in response.outputs.items():
@@ -50,7 +41,7 @@ def test_predict_with_a_tensor_proto_equals_rest_predict(shared_server, channel)
 
 def test_predict_reads_int_val_tensors_and_an_output_filter(shared_server, channel):
     image = picture(40, 30, seed=23)[None]
-    request = predict_request(image)
+    request = predict_request(image, MODEL_NAME)
     proto = request.inputs["input_tensor"]
     proto.ClearField("tensor_content")
     proto.int_val.extend(image.reshape(-1).tolist())  # the other way TF lets uint8 values travel
