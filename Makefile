@@ -10,7 +10,7 @@ export KUBECONFIG ?= $(CURDIR)/.local/cluster/kubeconfig
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds lint bench-operator bench-server
+.PHONY: help venv tools images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds protos lint bench-operator bench-server
 
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} \
@@ -44,6 +44,8 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet -e '.[operator,server,dev]'
+	@$(PY) deploy/images/pyproject_requirements.py pyproject.toml server --no-deps > $(VENV)/no-deps.txt
+	@$(PY) -m pip install --quiet --no-deps --requirement $(VENV)/no-deps.txt
 	@touch $@
 
 tools: ## build the pinned control-plane binaries (cached; about 10 min when cold)
@@ -61,6 +63,9 @@ test-unit: venv ## the unit tests alone (seconds, no cluster)
 
 lint: venv ## import layers (import-linter); the same contracts run as a unit test
 	@$(VENV)/bin/lint-imports
+
+protos: ## regenerate the Open Inference Protocol's gRPC code (inference_server/protocol/oip/)
+	@bash hack/gen-protos.sh
 
 crds: venv ## regenerate crds/ from the pydantic model
 	@$(PY) -m detector_operator.crdgen > crds/objectdetectors.vision.mlops.dev.yaml

@@ -1,12 +1,14 @@
 """The comparison point: KServe's Python model server with the smallest custom model that serves
-a Zoo-signature SavedModel over v1 `:predict` (what a user writes from KServe's custom-model docs).
+a Zoo-signature SavedModel (what a user writes from KServe's custom-model docs), over v1
+`:predict`, v2 infer (JSON or binary tensors) and gRPC ModelInfer.
 
 Runs in .venv-kserve (kserve is never installed into the project's .venv):
 
     .venv-kserve/bin/python bench/server_kserve_model.py --model_dir DIR --model_name tiny \
-        --http_port 8080 --enable_grpc false
+        --http_port 8080 --grpc_port 8081
 
-Answers TF Serving's row format, like our server: {"predictions": [{output: value, ...}, ...]}.
+v1 answers TF Serving's row format, like our server: {"predictions": [{output: value, ...}]};
+v2 and gRPC answer an InferResponse, binary when the request asks (REST) or sent raw (gRPC).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import kserve
 import numpy as np
 import tensorflow as tf
+from kserve import InferOutput, InferRequest, InferResponse
 
 
 class ZooDetector(kserve.Model):
@@ -30,9 +33,21 @@ class ZooDetector(kserve.Model):
         self.ready = True
         return self.ready
 
-    def predict(self, payload: dict, headers: dict[str, str] | None = None) -> dict:
+    def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in self.fn(input_tensor=tf.constant(batch, dtype=tf.uint8)).items()}
+
+    def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+        if isinstance(payload, InferRequest):  # v2 REST and gRPC
+            outputs = self._run(payload.inputs[0].as_numpy())
+            infer_outputs = []
+            for name, value in outputs.items():
+                output = InferOutput(name=name, shape=list(value.shape), datatype="FP32")
+                output.set_data_from_numpy(value, binary_data=payload.use_binary_outputs)
+                infer_outputs.append(output)
+            return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=infer_outputs,
+                                 use_binary_outputs=payload.use_binary_outputs)
         batch = np.asarray(payload["instances"], dtype=np.uint8)
-        outputs = {k: v.numpy() for k, v in self.fn(input_tensor=tf.constant(batch)).items()}
+        outputs = self._run(batch)
         return {"predictions": [{k: v[i].tolist() for k, v in outputs.items()} for i in range(len(batch))]}
 
 

@@ -6,13 +6,16 @@
 In one run, on one SavedModel (the tiny Zoo-signature model from tests/support/zoo_model.py
 unless --model DIR) and one deterministic image per size:
   (a) floor:  the serving signature called in-process at batch 1, 8, 32 (bench/server_raw.py)
-  (b) server: `python -m inference_server` over HTTP, TF Serving `:predict` (the image tensor as
-              JSON lists) and `:detect` (the same image as JPEG bytes)
+  (b) server: `python -m inference_server`, every API of bench/server_apis.py: TF Serving
+              `:predict` (JSON lists), `:detect` (JPEG), OIP v2 infer with binary tensors, gRPC
+              OIP ModelInfer (raw contents) and gRPC TF Serving Predict (a TensorProto)
   (c) kserve: KServe 0.21's Python model server with a minimal custom model
-              (bench/server_kserve_model.py, in .venv-kserve, created here if missing), `:predict`
+              (bench/server_kserve_model.py, in .venv-kserve, created here if missing) under the
+              same load on what it speaks: `:predict`, binary v2 infer and gRPC ModelInfer
 The load comes from a separate process (bench/server_load.py) at concurrency 1, 8 and 32.
 Throughput figures are medians over --reps runs; latency percentiles pool every run's requests.
 The floor is measured before and after the servers and averaged (the machine's load drifts).
+`--profile` samples the server with py-spy under each API's load and says where the time goes.
 Everything listens on 127.0.0.1 only.
 """
 
@@ -23,7 +26,6 @@ import json
 import os
 import resource
 import shlex
-from localprocs import free_port
 import statistics
 import subprocess
 import sys
@@ -31,8 +33,10 @@ import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+
+from localprocs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -44,21 +48,10 @@ MODEL_NAME = "tiny"
 HOST = "127.0.0.1"
 
 sys.path.insert(0, str(BENCH))
-from server_payloads import jpeg_body, predict_body, scene  # noqa: E402
-
-
-@dataclass
-class Row:
-    target: str  # floor | server | kserve
-    api: str  # in-process | :predict | :detect
-    size: int
-    level: int  # batch size for the floor, concurrency otherwise
-    ips: float
-    p50_ms: float | None = None
-    p99_ms: float | None = None
-    errors: int = 0
-    server_cpu_ms_per_image: float | None = None
-    loadgen_cpu_ms_per_image: float | None = None
+from server_apis import APIS, Body, write_bodies  # noqa: E402
+from server_payloads import scene  # noqa: E402
+from server_profile import record, summary  # noqa: E402
+from server_report import Row, report  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -115,11 +108,15 @@ def serving(cmd: list, ready_url: str, log_path: Path, timeout: float = 180.0, e
             proc.wait()
 
 
-def run_load(target: str, api: str, size: int, url: str, body: Path, content_type: str,
-             server_pid: int, args) -> list[Row]:
-    cmd = [PY, BENCH / "server_load.py", "--url", url, "--body", body, "--content-type", content_type,
-           "--concurrency", args.concurrency, "--requests", str(args.requests),
-           "--seconds", str(args.seconds), "--reps", str(args.reps)]
+def load_cmd(url: str, body: Body, content_type: str, concurrency: str, requests: int, seconds: float,
+             reps: int) -> list:
+    return [PY, BENCH / "server_load.py", "--url", url, "--body", body.path, "--content-type", content_type,
+            *[f"--header={k}:{v}" for k, v in body.headers.items()], "--concurrency", concurrency,
+            "--requests", str(requests), "--seconds", str(seconds), "--reps", str(reps)]
+
+
+def run_load(target: str, api: str, size: int, url: str, body: Body, server_pid: int, args) -> list[Row]:
+    cmd = load_cmd(url, body, APIS[api].content_type, args.concurrency, args.requests, args.seconds, args.reps)
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     before_server = cpu_seconds(server_pid)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -142,6 +139,19 @@ def run_load(target: str, api: str, size: int, url: str, body: Path, content_typ
         if v["errors"]:
             log(f"{target} {api} {size}px c={level}: {v['errors']} errors, e.g. {v['error_sample']}")
     return rows
+
+
+def profile_load(pid: int, api: str, size: int, url: str, body: Body, work: Path, args) -> str:
+    """py-spy over one load run at concurrency 8 (a busy server), summarised."""
+    raw = work / f"profile-{api}-{size}.txt"
+    seconds = max(args.seconds, 5)
+    spy = record(pid, seconds, raw)
+    subprocess.run(load_cmd(url, body, APIS[api].content_type, "8", 10_000, seconds, 1), check=True,
+                   capture_output=True)
+    _, err = spy.communicate(timeout=seconds + 60)
+    if spy.returncode != 0 or not raw.exists():
+        return f"(py-spy failed: {err.decode(errors='replace')[-500:]})"
+    return summary(raw)
 
 
 def bench_floor(model: Path, sizes: list[int], args) -> list[Row]:
@@ -171,70 +181,44 @@ def merge_floors(passes: list[list[Row]]) -> list[Row]:
     return merged
 
 
-def bench_server(model: Path, bodies: dict, work: Path, args) -> list[Row]:
-    port = free_port()
+def bench_server(model: Path, bodies: dict[int, dict[str, Body]], work: Path, args) -> tuple[list[Row], list[str]]:
+    port, grpc_port = free_port(), free_port()
     flags = ["--model-uri", str(model), "--model-name", MODEL_NAME, "--host", HOST, "--port", str(port),
-             *shlex.split(args.server_args)]
+             "--grpc-port", str(grpc_port), *shlex.split(args.server_args)]
     cmd = [args.server_python or PY, "-m", "inference_server", *flags]
-    base = f"http://{HOST}:{port}"
-    rows = []
+    base, target = f"http://{HOST}:{port}", f"{HOST}:{grpc_port}"
+    rows, profiles = [], []
     log(f"server: {' '.join(map(str, cmd[1:]))}")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # another venv's python still finds the server
     with serving(cmd, f"{base}/v2/health/ready", work / "server.log", env=env) as proc:
-        for size, (predict, jpeg) in bodies.items():
-            if "predict" in args.apis:
-                log(f"server :predict {size}x{size}")
-                rows += run_load("server", ":predict", size, f"{base}/v1/models/{MODEL_NAME}:predict",
-                                 predict, "application/json", proc.pid, args)
-            if "detect" in args.apis:
-                log(f"server :detect {size}x{size} (JPEG, {jpeg.stat().st_size // 1024} KB)")
-                rows += run_load("server", ":detect", size, f"{base}/v1/models/{MODEL_NAME}:detect",
-                                 jpeg, "image/jpeg", proc.pid, args)
-    return rows
+        for size, by_api in bodies.items():
+            for key, body in by_api.items():
+                url = APIS[key].url(base, target, MODEL_NAME)
+                log(f"server {APIS[key].label} {size}x{size} ({body.path.stat().st_size // 1024} KB)")
+                rows += run_load("server", key, size, url, body, proc.pid, args)
+                if key in args.profile:
+                    log(f"profiling the server under {APIS[key].label} {size}x{size}")
+                    profiles.append(f"#### {APIS[key].label}, {size}x{size}, concurrency 8\n\n"
+                                    + profile_load(proc.pid, key, size, url, body, work, args))
+    return rows, profiles
 
 
-def bench_kserve(model: Path, bodies: dict, work: Path, args) -> list[Row]:
+def bench_kserve(model: Path, bodies: dict[int, dict[str, Body]], work: Path, args) -> list[Row]:
     ensure_kserve_venv()
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     cmd = [KSERVE_PY, BENCH / "server_kserve_model.py", "--model_dir", str(model), "--model_name", MODEL_NAME,
-           "--http_port", str(port), "--enable_grpc", "false"]
-    base = f"http://{HOST}:{port}"
+           "--http_port", str(port), "--grpc_port", str(grpc_port)]
+    base, target = f"http://{HOST}:{port}", f"{HOST}:{grpc_port}"
     rows = []
     log("kserve: ModelServer with bench/server_kserve_model.py")
     with serving(cmd, f"{base}/v1/models/{MODEL_NAME}", work / "kserve.log") as proc:
-        for size, (predict, _) in bodies.items():
-            log(f"kserve :predict {size}x{size}")
-            rows += run_load("kserve", ":predict", size, f"{base}/v1/models/{MODEL_NAME}:predict",
-                             predict, "application/json", proc.pid, args)
+        for size, by_api in bodies.items():
+            for key, body in by_api.items():
+                if not APIS[key].kserve:
+                    continue
+                log(f"kserve {APIS[key].label} {size}x{size}")
+                rows += run_load("kserve", key, size, APIS[key].url(base, target, MODEL_NAME), body, proc.pid, args)
     return rows
-
-
-def fmt(x: float | None, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
-
-
-def report(rows: list[Row]) -> str:
-    lines = ["| target | API | image | batch / concurrency | images/s | p50 ms | p99 ms | server CPU ms/img | loadgen CPU ms/img | errors |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r.target} | {r.api} | {r.size}x{r.size} | {r.level} | {r.ips:.1f} | {fmt(r.p50_ms, '.1f')} | "
-                     f"{fmt(r.p99_ms, '.1f')} | {fmt(r.server_cpu_ms_per_image, '.2f')} | "
-                     f"{fmt(r.loadgen_cpu_ms_per_image, '.2f')} | {r.errors} |")
-    best = {}
-    for r in rows:
-        key = (r.target, r.api, r.size)
-        best[key] = max(best.get(key, 0.0), r.ips)
-    lines += ["", "Saturation (best images/s over batch sizes / concurrency levels):", "",
-              "| image | API | server | floor | server/floor | kserve :predict | server/kserve |", "|---|---|---:|---:|---:|---:|---:|"]
-    for (target, api, size), ips in sorted(best.items(), key=lambda kv: (kv[0][2], kv[0][1])):
-        if target != "server":
-            continue
-        floor = best.get(("floor", "in-process", size))
-        # KServe only speaks :predict here: compare like with like.
-        ks = best.get(("kserve", ":predict", size)) if api == ":predict" else None
-        lines.append(f"| {size}x{size} | {api} | {ips:.1f} | {fmt(floor, '.1f')} | "
-                     f"{fmt(floor and ips / floor, '.2f')} | {fmt(ks, '.1f')} | {fmt(ks and ips / ks, '.2f')} |")
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -245,7 +229,8 @@ def main() -> None:
                         "(SSD MobileNet-like compute, bench/server_models.py)")
     p.add_argument("--sizes", default="320,640", help="square image sizes, comma-separated")
     p.add_argument("--concurrency", default="1,8,32")
-    p.add_argument("--apis", default="predict,detect", help="server APIs to drive: predict, detect")
+    p.add_argument("--apis", default=",".join(APIS), help=f"server APIs to drive: {', '.join(APIS)}")
+    p.add_argument("--profile", default="", help="APIs to profile with py-spy under load (comma-separated, or all)")
     p.add_argument("--reps", type=int, default=3, help="repetitions per measurement (median reported)")
     p.add_argument("--requests", type=int, default=200, help="requests per load run (at least 4 x concurrency)")
     p.add_argument("--seconds", type=float, default=6.0, help="time cap per load run")
@@ -260,6 +245,8 @@ def main() -> None:
         args.sizes, args.concurrency, args.reps, args.requests, args.seconds = "320", "1,8", 1, 40, 3.0
     skip = set(filter(None, args.skip.split(",")))
     sizes = [int(s) for s in args.sizes.split(",")]
+    keys = [k for k in args.apis.split(",") if k]
+    args.profile = set(keys) if args.profile == "all" else set(filter(None, args.profile.split(",")))
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="server-bench-") as tmp:
@@ -269,22 +256,18 @@ def main() -> None:
             model = work / f"{args.model_kind}_ssd"
             log(f"building the {args.model_kind} Zoo-signature SavedModel")
             subprocess.run([PY, BENCH / "server_raw.py", "build", args.model_kind, model], check=True, capture_output=True)
-        bodies = {}
-        for size in sizes:
-            image = scene(size)
-            predict, jpeg = work / f"predict-{size}.json", work / f"image-{size}.jpg"
-            predict.write_bytes(predict_body(image))
-            jpeg.write_bytes(jpeg_body(image))
-            bodies[size] = (predict, jpeg)
+        bodies = {size: write_bodies(scene(size), size, MODEL_NAME, work, keys) for size in sizes}
 
         # The floor is measured before and after the servers and averaged: on a shared machine the
         # background load drifts over the minutes a run takes, and this cancels most of the drift.
         floors: list[list[Row]] = []
         rows: list[Row] = []
+        profiles: list[str] = []
         if "floor" not in skip:
             floors.append(bench_floor(model, sizes, args))
         if "server" not in skip:
-            rows += bench_server(model, bodies, work, args)
+            served, profiles = bench_server(model, bodies, work, args)
+            rows += served
         if "kserve" not in skip:
             rows += bench_kserve(model, bodies, work, args)
         if "floor" not in skip and rows:
@@ -292,6 +275,9 @@ def main() -> None:
         rows = merge_floors(floors) + rows
 
     print(report(rows))
+    if profiles:
+        print("\nWhere the server's time goes (py-spy, all threads):\n")
+        print("\n\n".join(profiles))
     print(f"\n{len(rows)} measurements in {time.monotonic() - started:.0f} s; "
           f"{os.cpu_count()} CPUs; reps={args.reps}, requests/run<={max(args.requests, 1)}, cap {args.seconds:g} s/run")
     if args.json:

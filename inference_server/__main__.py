@@ -1,4 +1,4 @@
-"""`python -m inference_server --model-uri URI ...`: serve one detection model over HTTP."""
+"""`python -m inference_server --model-uri URI ...`: serve one detection model over HTTP and gRPC."""
 
 from __future__ import annotations
 
@@ -9,8 +9,23 @@ import uvicorn
 
 from .app import create_app
 from .config import parse_args
+from .state import ServerState
 
 KEEP_ALIVE_SECONDS = 75  # nginx's default; above the pool idle time of common HTTP clients
+
+
+class Server(uvicorn.Server):
+    """On SIGTERM gRPC stops taking calls at the same moment HTTP stops accepting; both drain,
+    then the lifespan shutdown drains the batcher."""
+
+    def __init__(self, config: uvicorn.Config, state: ServerState) -> None:
+        super().__init__(config)
+        self.state = state
+
+    async def shutdown(self, sockets=None) -> None:
+        if self.state.grpc is not None:
+            self.state.grpc.begin_stop()
+        await super().shutdown(sockets)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     # Keep idle connections longer than clients' pools do (aiohttp 15 s, Go and Envoy longer):
     # with uvicorn's 5 s a client could reuse a connection the server was just closing, and the
     # request failed with "connection reset by peer" (seen under the benchmark's load).
-    server = uvicorn.Server(uvicorn.Config(
+    server = Server(uvicorn.Config(
         app, host=config.host, port=config.port, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS
-    ))
+    ), app.state.server)
     # A model that cannot load ends the process through uvicorn's own orderly shutdown.
     app.state.server.on_fatal = lambda: setattr(server, "should_exit", True)
     # On SIGTERM uvicorn stops accepting, lets in-flight requests finish, then runs the lifespan

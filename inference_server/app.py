@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import importlib
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from .middleware import BodyLimit, RequestMetrics
 from .model import Detector
 from .routes import router
 from .state import ServerState
+from .termination import write_termination_log
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
@@ -43,13 +45,18 @@ def create_app(config: ServerConfig, detector: Detector | None = None) -> FastAP
         state.batcher = MicroBatcher(
             state.detector.predict, config.max_batch_size, config.batch_timeout_ms, state.metrics.observe_batch
         )
+        if config.grpc_port:
+            await _start_grpc(state)
         loader = asyncio.create_task(load_model(state))
         try:
             yield
         finally:
-            # uvicorn has finished the in-flight requests; batches they queued are drained too.
+            # uvicorn has finished the in-flight requests, and gRPC its calls; the batches they
+            # queued are drained too.
             if not loader.done():
                 loader.cancel()
+            if state.grpc is not None:
+                await state.grpc.begin_stop()
             await state.batcher.close()
 
     app = FastAPI(title="detector-server", version=__version__, lifespan=lifespan)
@@ -60,6 +67,20 @@ def create_app(config: ServerConfig, detector: Detector | None = None) -> FastAP
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=state.metrics)  # outermost: counts 413s too
     return app
+
+
+async def _start_grpc(state: ServerState) -> None:
+    """Fails the start-up, loudly, when the port cannot be had."""
+    # Importing TF Serving's messages imports TensorFlow (seconds): off the loop, so HTTP starts.
+    module = await asyncio.to_thread(importlib.import_module, "inference_server.grpc_server")
+    state.grpc = module.GrpcServer(state)
+    try:
+        await state.grpc.start()
+    except module.GrpcBindError as exc:
+        state.error = str(exc)
+        log.error("%s", exc)
+        write_termination_log(str(exc))
+        raise
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -17,6 +17,7 @@ class ServerConfig:
     label_map_uri: str | None = None
     host: str = "0.0.0.0"
     port: int = 8080
+    grpc_port: int = 9000  # 0: no gRPC
     max_batch_size: int = 8
     batch_timeout_ms: float = 5.0
     score_threshold: float = 0.3
@@ -30,6 +31,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {value}")
     return value
 
 
@@ -53,7 +61,8 @@ _OPTIONS: list[tuple[str, str, type | object, str]] = [
     ("--model-name", "DETECTOR_MODEL_NAME", str, "name used in the URLs (default: detector)"),
     ("--label-map", "DETECTOR_LABEL_MAP_URI", str, "label_map.pbtxt or JSON {\"1\": \"person\"} (default: COCO)"),
     ("--host", "DETECTOR_HOST", str, "address to listen on (default: 0.0.0.0)"),
-    ("--port", "DETECTOR_PORT", _positive_int, "port to listen on (default: 8080)"),
+    ("--port", "DETECTOR_PORT", _positive_int, "HTTP port to listen on (default: 8080)"),
+    ("--grpc-port", "DETECTOR_GRPC_PORT", _port, "gRPC port (default: 9000; 0 turns gRPC off)"),
     ("--max-batch-size", "DETECTOR_MAX_BATCH_SIZE", _positive_int, "images per TensorFlow call (default: 8)"),
     ("--batch-timeout-ms", "DETECTOR_BATCH_TIMEOUT_MS", _non_negative,
      "longest wait for a batch while the model is busy; an idle model takes a request at once (default: 5)"),
@@ -73,4 +82,8 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     if not args["model_uri"]:
         parser.error("--model-uri (or DETECTOR_MODEL_URI) is required")
     args["label_map_uri"] = args.pop("label_map")
+    port = args["port"] or ServerConfig.port
+    grpc_port = ServerConfig.grpc_port if args["grpc_port"] is None else args["grpc_port"]
+    if grpc_port == port:
+        parser.error(f"--grpc-port and --port are both {port}: gRPC needs a port of its own (0 turns it off)")
     return ServerConfig(**{k: v for k, v in args.items() if v is not None})

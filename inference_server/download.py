@@ -1,7 +1,9 @@
 """`python -m inference_server.download --model-uri URI --dest DIR [--label-map URI]`: the init container.
 
-Leaves the SavedModel at DIR (DIR/saved_model.pb) and the label map at DIR/label_map.<ext>.
-On failure: exit 1 with one line on stderr and in /dev/termination-log (shown as ModelLoadFailed).
+Leaves the SavedModel at DIR (DIR/saved_model.pb) and the label map, checked, at
+DIR/label_map (labels.DOWNLOADED, whatever the URI's extension: the content tells the format),
+where the server finds it. On failure: exit 1 with one line on stderr and in
+/dev/termination-log (shown as ModelLoadFailed).
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ import logging
 import shutil
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 from . import labels, storage
-from .loading import TERMINATION_LOG, write_termination_log
+from .termination import TERMINATION_LOG, write_termination_log
 
 
 def fetch(model_uri: str, dest: Path, label_map_uri: str | None = None) -> Path:
@@ -22,8 +23,7 @@ def fetch(model_uri: str, dest: Path, label_map_uri: str | None = None) -> Path:
     if found.resolve() != dest.resolve():  # a local directory: copy it to where the server expects it
         shutil.copytree(found, dest, dirs_exist_ok=True)
     if label_map_uri:
-        suffix = Path(urlparse(label_map_uri).path).suffix or ".pbtxt"
-        target = dest / f"label_map{suffix}"
+        target = dest / labels.DOWNLOADED
         source = storage.fetch_file(label_map_uri, target)
         if source != target:
             shutil.copyfile(source, target)

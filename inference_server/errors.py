@@ -1,4 +1,4 @@
-"""Typed request errors and the one table that maps them to HTTP status codes."""
+"""Typed request errors and the one table that maps them to HTTP and gRPC status codes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 
 class ServerError(Exception):
-    """Base class: the message is shown to the client as {"error": message}."""
+    """Base class: the message is shown to the client ({"error": message} over HTTP, the status
+    details over gRPC)."""
 
 
 class BadInput(ServerError):
@@ -14,8 +15,11 @@ class BadInput(ServerError):
 
 
 class UnknownModel(ServerError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"model {name!r} not found; this server serves one model, see GET /v2")
+    def __init__(self, name: str, version: str | None = None) -> None:
+        if version is None:
+            super().__init__(f"model {name!r} not found; this server serves one model, see GET /v2")
+        else:
+            super().__init__(f"model {name!r} has no version {version!r}; it has version 1 only")
 
 
 class BodyTooLarge(ServerError):
@@ -31,20 +35,32 @@ class NotReady(ServerError):
     pass
 
 
-STATUS_CODES: dict[type[ServerError], int] = {
-    BadInput: 400,
-    UnknownModel: 404,
-    BodyTooLarge: 413,
-    UnsupportedMediaType: 415,
-    NotReady: 503,
+# error -> (HTTP status, gRPC status code name); names keep this module free of grpc.
+CODES: dict[type[ServerError], tuple[int, str]] = {
+    BadInput: (400, "INVALID_ARGUMENT"),
+    UnknownModel: (404, "NOT_FOUND"),
+    BodyTooLarge: (413, "RESOURCE_EXHAUSTED"),
+    UnsupportedMediaType: (415, "INVALID_ARGUMENT"),
+    NotReady: (503, "UNAVAILABLE"),
 }
+_UNEXPECTED = (500, "INTERNAL")
 
 
-def status_code(error: ServerError) -> int:
+def _codes(error: BaseException) -> tuple[int, str]:
     for kind in type(error).__mro__:
-        if kind in STATUS_CODES:
-            return STATUS_CODES[kind]
-    return 500
+        if kind in CODES:
+            return CODES[kind]
+    return _UNEXPECTED
+
+
+def status_code(error: BaseException) -> int:
+    """The HTTP status for an error; 500 for anything that is not a ServerError (a bug)."""
+    return _codes(error)[0]
+
+
+def grpc_code(error: BaseException) -> str:
+    """The gRPC status code name (grpc.StatusCode[name]); INTERNAL for a bug, never UNKNOWN."""
+    return _codes(error)[1]
 
 
 def describe_validation(errors: list[Any]) -> str:

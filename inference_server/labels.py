@@ -7,6 +7,14 @@ import re
 from importlib import resources
 from pathlib import Path
 
+# The downloader (init container) leaves a given label map under this name inside the model
+# directory, and the server looks there first. The format is read from the content (parse), never
+# from an extension: a pre-signed `labels.json?X-Amz-Signature=...`, `LABELS.JSON` or a `.txt`
+# holding pbtxt all land here alike.
+DOWNLOADED = "label_map"
+# What the server looks for beside the model: the downloaded map, then one shipped with the model.
+BESIDE_MODEL = (DOWNLOADED, "label_map.pbtxt", "label_map.json")
+
 _ITEM = re.compile(r"item\s*\{(.*?)\}", re.S)
 _FIELD = re.compile(r"""(\w+)\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(-?\d+))""")
 
@@ -56,5 +64,9 @@ def load(path: Path | None) -> dict[int, str]:
         raise LabelMapError(f"label map {path}: {exc}") from exc
 
 
-def label_for(labels: dict[int, str], class_id: int) -> str:
-    return labels.get(class_id, f"class {class_id}")
+def beside(model_dir: Path) -> Path | None:
+    """The label map that came with the model directory, if any."""
+    for name in BESIDE_MODEL:
+        if (model_dir / name).is_file():
+            return model_dir / name
+    return None

@@ -11,29 +11,19 @@ from pathlib import Path
 from . import labels, storage
 from .model import ModelError
 from .state import ServerState
+from .termination import write_termination_log
 
 log = logging.getLogger(__name__)
-TERMINATION_LOG = Path("/dev/termination-log")
-
-
-def write_termination_log(message: str, path: Path = TERMINATION_LOG) -> None:
-    """Kubernetes shows this file's text as the container's termination message."""
-    if path.exists():
-        try:
-            path.write_text(message + "\n")
-        except OSError:
-            pass
 
 
 def _prepare(state: ServerState) -> None:
     cfg = state.config
     model_dir = state.detector.path if state.detector.ready else storage.download(cfg.model_uri, cfg.cache_dir)
     label_path = None
-    if cfg.label_map_uri:
-        suffix = Path(cfg.label_map_uri.split("?")[0]).suffix or ".pbtxt"
-        label_path = storage.fetch_file(cfg.label_map_uri, cfg.cache_dir.parent / f"detector-label_map{suffix}")
+    if cfg.label_map_uri:  # a pvc:// model has no downloader: the server fetches the map itself
+        label_path = storage.fetch_file(cfg.label_map_uri, cfg.cache_dir.parent / f"detector-{labels.DOWNLOADED}")
     elif model_dir is not None:
-        label_path = _label_map_beside(Path(model_dir))
+        label_path = labels.beside(Path(model_dir))
     state.labels = labels.load(label_path)
     if not state.detector.ready:
         state.detector.load(model_dir)
@@ -44,14 +34,6 @@ def _prepare(state: ServerState) -> None:
     gc.freeze()
 
 
-def _label_map_beside(model_dir: Path) -> Path | None:
-    """The init container leaves the label map at DIR/label_map.<ext> next to the SavedModel."""
-    for name in ("label_map.pbtxt", "label_map.json"):
-        if (model_dir / name).is_file():
-            return model_dir / name
-    return None
-
-
 async def load_model(state: ServerState) -> None:
     started = time.monotonic()
     try:
@@ -60,6 +42,7 @@ async def load_model(state: ServerState) -> None:
         if not isinstance(exc, (storage.StorageError, ModelError, labels.LabelMapError)):
             exc = RuntimeError(f"{type(exc).__name__}: {exc}")
         state.error = str(exc)
+        state.readiness_changed()
         log.error("model load failed: %s", exc)
         if state.on_fatal is not None:
             write_termination_log(f"model load failed: {exc}")
@@ -67,4 +50,5 @@ async def load_model(state: ServerState) -> None:
         return
     state.metrics.load_seconds.set(time.monotonic() - started)
     state.metrics.ready.set(1)
+    state.readiness_changed()
     log.info("model %r ready in %.2fs", state.config.model_name, time.monotonic() - started)

@@ -9,11 +9,9 @@ from typing import Any
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from .signature import INPUT, OUTPUTS, SIGNATURE
 
-SIGNATURE = "serving_default"
-INPUT = "input_tensor"
-OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+log = logging.getLogger(__name__)
 
 
 class ModelError(Exception):
@@ -26,7 +24,6 @@ class Detector:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.ready = False
-        self.error: str | None = None
         self.load_seconds: float | None = None
         # Real Zoo exports fix the batch at 1 ([1, None, None, 3]); None means any batch size.
         self.fixed_batch: int | None = None

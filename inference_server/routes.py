@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from . import __version__
 from .errors import BadInput, UnsupportedMediaType
-from .protocol import detect, v1, v2
+from .protocol import detect, v1, v2, v2_binary
 from .state import ServerState
 
 router = APIRouter()
@@ -51,6 +51,18 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
 
 
+def _infer_body() -> dict[str, Any]:
+    """JSON, or the binary tensor data extension: the JSON header then raw tensor bytes."""
+    spec = _json_body(v2.InferRequest)
+    spec["requestBody"]["content"][v2_binary.OCTET_STREAM] = {"schema": {"type": "string", "format": "binary"}}
+    spec["parameters"] = [{
+        "name": "Inference-Header-Content-Length", "in": "header", "required": False,
+        "description": "length of the JSON header when binary tensor data follows it",
+        "schema": {"type": "integer", "minimum": 0},
+    }]
+    return spec
+
+
 def _state(request: Request) -> ServerState:
     return request.app.state.server
 
@@ -70,7 +82,7 @@ async def ready(request: Request) -> dict[str, bool]:
 
 @router.get("/v2", tags=["v2"])
 async def server_metadata() -> v2.ServerMetadata:
-    return v2.ServerMetadata(name="detector-server", version=__version__)
+    return v2.ServerMetadata(name=v2.SERVER_NAME, version=__version__, extensions=v2.EXTENSIONS)
 
 
 @router.get("/v2/models/{name}", tags=["v2"])
@@ -79,21 +91,54 @@ async def model_metadata(name: str, request: Request) -> v2.ModelMetadata:
     return v2.model_metadata(name)
 
 
+@router.get("/v2/models/{name}/versions/{version}", tags=["v2"])
+async def version_metadata(name: str, version: str, request: Request) -> v2.ModelMetadata:
+    _state(request).check_model(name, version)
+    return v2.model_metadata(name)
+
+
 @router.get("/v2/models/{name}/ready", tags=["v2"])
 async def model_ready(name: str, request: Request) -> v2.ModelReady:
+    return _ready(name, None, request)
+
+
+@router.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"])
+async def version_ready(name: str, version: str, request: Request) -> v2.ModelReady:
+    return _ready(name, version, request)
+
+
+def _ready(name: str, version: str | None, request: Request) -> v2.ModelReady:
     state = _state(request)
-    state.check_model(name)
+    state.check_model(name, version)
     state.check_ready()
     return v2.ModelReady(name=name, ready=True)
 
 
-@router.post("/v2/models/{name}/infer", tags=["v2"], openapi_extra=_json_body(v2.InferRequest))
-async def infer(name: str, request: Request) -> v2.InferResponse:
+_INFER = {"tags": ["v2"], "openapi_extra": _infer_body(), "responses": {200: {"model": v2.InferResponse}}}
+
+
+@router.post("/v2/models/{name}/infer", **_INFER)
+async def infer(name: str, request: Request) -> Response:
+    return await _infer(name, None, request)
+
+
+@router.post("/v2/models/{name}/versions/{version}/infer", **_INFER)
+async def version_infer(name: str, version: str, request: Request) -> Response:
+    return await _infer(name, version, request)
+
+
+async def _infer(name: str, version: str | None, request: Request) -> Response:
     state = _state(request)
-    state.check_model(name)
-    parsed, images = await asyncio.to_thread(v2.read_infer, await request.body())  # CPU-bound: off the loop
-    outputs = await state.predict(images)
-    return await asyncio.to_thread(v2.encode_infer, name, parsed, outputs)
+    state.check_model(name, version)
+    header_length = request.headers.get(v2_binary.HEADER)
+    body = await request.body()
+    if header_length is None:  # JSON numbers: CPU-bound parsing, off the loop
+        parsed, images = await asyncio.to_thread(v2_binary.read_infer, body, None)
+    else:  # binary data is sliced, never parsed
+        parsed, images = v2_binary.read_infer(body, header_length)
+    outputs = await state.infer(name, images, version)
+    content, headers = v2_binary.encode_infer(name, parsed, outputs)
+    return Response(content, headers=headers)
 
 
 # --- TF Serving REST (v1) ---------------------------------------------------------------------
@@ -110,7 +155,7 @@ async def predict(name: str, request: Request) -> dict[str, Any]:
     state = _state(request)
     state.check_model(name)
     images, form = await asyncio.to_thread(v1.read_predict, await request.body())
-    outputs = await state.predict(images)
+    outputs = await state.infer(name, images)
     return await asyncio.to_thread(v1.encode_predict, outputs, form)
 
 
@@ -124,7 +169,7 @@ async def detect_objects(
     state = _state(request)
     state.check_model(name)
     image = await _read_image(request)
-    outputs = await state.predict(image[None])
+    outputs = await state.infer(name, image[None])
     height, width = image.shape[:2]
     cfg = state.config
     found = detect.to_detections(

@@ -1,9 +1,15 @@
-"""What the request handlers share: settings, the model, its batcher, labels and metrics."""
+"""What every protocol front end shares: settings, the model, its batcher, labels and metrics.
+
+The one dataplane: REST (JSON and binary), gRPC (Open Inference Protocol and TF Serving) and
+:detect decode their requests into an image batch, call `infer()` (the one MicroBatcher), and
+encode what it returns. Readiness is decided here once, for HTTP and gRPC health alike.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +18,10 @@ from .config import ServerConfig
 from .errors import NotReady, UnknownModel
 from .metrics import Metrics
 from .model import Detector
+from .signature import MODEL_VERSION
+
+if TYPE_CHECKING:  # grpc and TF Serving's messages load only when gRPC is on
+    from .grpc_server import GrpcServer
 
 
 @dataclass
@@ -25,14 +35,24 @@ class ServerState:
     # Set by __main__: a failed load then ends the process (the pod restarts and shows the reason);
     # an app built in-process (tests) stays up and answers 503 with the reason.
     on_fatal: Callable[[], None] | None = None
+    # Told when the model becomes ready (True) or fails to load (False): gRPC health follows it.
+    readiness_listeners: list[Callable[[bool], None]] = field(default_factory=list)
+    grpc: GrpcServer | None = None
 
     @property
     def ready(self) -> bool:
         return self.detector.ready and self.batcher is not None and self.error is None
 
-    def check_model(self, name: str) -> None:
+    def check_model(self, name: str, version: str | None = None) -> None:
+        """version: None or "" for the latest, which is the only one."""
         if name != self.config.model_name:
             raise UnknownModel(name)
+        if version not in (None, "", MODEL_VERSION):
+            raise UnknownModel(name, version)
+
+    def readiness_changed(self) -> None:
+        for listener in self.readiness_listeners:
+            listener(self.ready)
 
     def check_ready(self) -> None:
         if self.error:
@@ -44,3 +64,8 @@ class ServerState:
         self.check_ready()
         assert self.batcher is not None
         return await self.batcher.submit(images)
+
+    async def infer(self, name: str, images: np.ndarray, version: str | None = None) -> dict[str, np.ndarray]:
+        """The model path every protocol calls: this model's outputs for a checked uint8 batch."""
+        self.check_model(name, version)
+        return await self.predict(images)

@@ -14,7 +14,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from . import archives, remote
+from .storage_errors import AccessDenied, ModelNotFound, NotAModel, StorageError, redact
 
+__all__ = ["AccessDenied", "ModelNotFound", "NotAModel", "StorageError", "download", "fetch_file", "redact"]
 log = logging.getLogger(__name__)
 
 MARKER = ".detector-download"
@@ -26,31 +28,6 @@ FETCHERS: dict[str, Fetcher] = {
     "s3": remote.fetch_s3,
     "gs": remote.fetch_gs,
 }
-
-
-class StorageError(Exception):
-    """Why the model could not be fetched, in words a user can act on."""
-
-
-class ModelNotFound(StorageError):
-    pass
-
-
-class AccessDenied(StorageError):
-    pass
-
-
-class NotAModel(StorageError):
-    pass
-
-
-def redact(uri: str) -> str:
-    """Drop user:password@ and the query (pre-signed URLs carry signatures there) before logging."""
-    parsed = urlparse(uri)
-    netloc = parsed.hostname or ""
-    if parsed.port:
-        netloc += f":{parsed.port}"
-    return parsed._replace(netloc=netloc, query="", fragment="").geturl() if parsed.scheme else uri
 
 
 def local_path(uri: str) -> Path | None:
@@ -114,15 +91,7 @@ def fetch_file(uri: str, dest: Path) -> Path:
 
 
 def _fetch(uri: str, staging: Path) -> Path:
-    fetcher = FETCHERS[urlparse(uri).scheme]
-    try:
-        return fetcher(uri, staging)
-    except remote.NotFound as exc:
-        raise ModelNotFound(f"{redact(uri)} not found: {exc}") from exc
-    except remote.AccessDenied as exc:
-        raise AccessDenied(f"{redact(uri)}: access denied: {exc}") from exc
-    except remote.FetchError as exc:
-        raise StorageError(f"{redact(uri)}: {exc}") from exc
+    return FETCHERS[urlparse(uri).scheme](uri, staging)
 
 
 def _saved_model_in(root: Path, uri: str) -> Path:

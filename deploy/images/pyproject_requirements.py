@@ -6,7 +6,9 @@ source change does not reinstall TensorFlow. pyproject.toml stays the one place 
     python pyproject_requirements.py pyproject.toml server --tf-package 'tensorflow[and-cuda]'
 
 `--tf-package` swaps the distribution name of the TensorFlow requirement and keeps its version
-range, which is how one Dockerfile gives the CPU and the GPU server images.
+range, which is how one Dockerfile gives the CPU and the GPU server images. `--no-deps` prints
+instead what pyproject.toml's `[tool.detector-operator] no-deps` lists, to be installed with
+`pip install --no-deps` (pyproject.toml says why).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ def requirements(pyproject: dict, extra: str, tf_package: str | None = None) -> 
     return [_swap_tensorflow(line, tf_package) for line in lines]
 
 
+def no_deps(pyproject: dict) -> list[str]:
+    return list(pyproject.get("tool", {}).get("detector-operator", {}).get("no-deps", []))
+
+
 def _swap_tensorflow(line: str, tf_package: str) -> str:
     match = _NAME.match(line)
     if match is None or match.group(1).lower() not in _TENSORFLOW_NAMES:
@@ -46,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pyproject", type=Path)
     parser.add_argument("extra")
     parser.add_argument("--tf-package", default=None)
+    parser.add_argument("--no-deps", action="store_true", help="the requirements to install with --no-deps")
     args = parser.parse_args(argv)
     data = tomllib.loads(args.pyproject.read_text())
-    print("\n".join(requirements(data, args.extra, args.tf_package)))
+    print("\n".join(no_deps(data) if args.no_deps else requirements(data, args.extra, args.tf_package)))
     return 0
 
 

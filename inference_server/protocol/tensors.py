@@ -1,12 +1,55 @@
-"""JSON numbers -> a checked uint8 image batch [N, H, W, 3] (shared by v1 and v2)."""
+"""The one check every protocol's image input goes through: whatever the wire (JSON numbers, the
+binary REST extension, gRPC typed or raw contents, a TF Serving TensorProto), a request becomes
+a checked uint8 batch [N, H, W, 3] here, with the same words for the same mistake."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import BadInput
+from ..signature import INPUT, INPUT_DATATYPE
+
+
+@dataclass
+class TensorIn:
+    """One input tensor as received, before any check: `values` are numbers (nested or flat
+    lists, an ndarray), `raw` is row-major little-endian bytes; exactly one of them is set."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    values: Any = None
+    raw: bytes | memoryview | None = None
+
+
+def decode_image_input(tensors: list[TensorIn]) -> np.ndarray:
+    """Checked before inference: a bad request never costs a model call."""
+    if len(tensors) != 1 or tensors[0].name != INPUT:
+        raise BadInput(f"expected exactly one input named {INPUT!r}, got {[t.name for t in tensors]}")
+    tensor = tensors[0]
+    if tensor.datatype != INPUT_DATATYPE:
+        raise BadInput(f"{INPUT}: datatype must be {INPUT_DATATYPE}, got {tensor.datatype!r}")
+    shape = list(tensor.shape)
+    if len(shape) != 4 or shape[-1] != 3 or min(shape) < 1:
+        raise BadInput(f"{INPUT}: shape must be [N, H, W, 3] with N, H, W >= 1, got {shape}")
+    count = math.prod(shape)
+    if tensor.raw is not None:
+        if len(tensor.raw) != count:
+            raise BadInput(f"{INPUT}: shape {shape} of {INPUT_DATATYPE} needs {count} bytes, got {len(tensor.raw)}")
+        return np.frombuffer(tensor.raw, np.uint8).reshape(shape)  # a view: nothing copied
+    if tensor.values is None:
+        raise BadInput(f"{INPUT}: no data (give `data`, or binary data with parameters.binary_data_size)")
+    try:
+        flat = np.asarray(tensor.values).reshape(-1)
+    except (ValueError, TypeError) as exc:
+        raise BadInput(f"{INPUT}: data is not a rectangular array of numbers ({exc})") from exc
+    if flat.size != count:
+        raise BadInput(f"{INPUT}: shape {shape} needs {count} values, data has {flat.size}")
+    return check_image_batch(flat.reshape(shape), INPUT)
 
 
 def to_image_batch(data: Any, what: str) -> np.ndarray:

@@ -8,14 +8,13 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ..errors import BadInput
+from ..signature import INPUT, SIGNATURE
 from .jsonbody import fast_or_exact, load_object, validate
 from .tensors import check_image_batch, to_image_batch
 
-INPUT = "input_tensor"
-
 
 class PredictRequest(BaseModel):
-    signature_name: str | None = Field(None, description="only serving_default exists")
+    signature_name: str | None = Field(None, description=f"only {SIGNATURE} exists")
     instances: list[Any] | None = Field(None, description="row format: one [H][W][3] image (or {input_tensor: ...}) per item")
     inputs: Any = Field(None, description="columnar format: [N][H][W][3] or {input_tensor: [N][H][W][3]}")
 
@@ -53,8 +52,7 @@ def parse_predict(body: bytes, *, fast: bool = False) -> PredictRequest:
 
 
 def decode_predict(request: PredictRequest) -> tuple[np.ndarray, Literal["row", "columnar"]]:
-    if request.signature_name not in (None, "serving_default"):
-        raise BadInput(f"unknown signature_name {request.signature_name!r}; only 'serving_default' exists")
+    check_signature_name(request.signature_name)
     if (request.instances is None) == (request.inputs is None):
         raise BadInput("give exactly one of 'instances' (row format) or 'inputs' (columnar format)")
     if isinstance(request.instances, np.ndarray):  # the fast path's whole [N][H][W][3]
@@ -65,6 +63,12 @@ def decode_predict(request: PredictRequest) -> tuple[np.ndarray, Literal["row", 
         rows = [_named(item, "instances[]") for item in request.instances]
         return to_image_batch(rows, "instances"), "row"
     return to_image_batch(_named(request.inputs, "inputs"), "inputs"), "columnar"
+
+
+def check_signature_name(name: str | None) -> None:
+    """TF Serving's signature_name (REST and gRPC); empty means the default."""
+    if name not in (None, "", SIGNATURE):
+        raise BadInput(f"unknown signature_name {name!r}; only {SIGNATURE!r} exists")
 
 
 def _named(value: Any, where: str) -> Any:

@@ -1,4 +1,5 @@
-"""Open Inference Protocol (KServe v2) REST: metadata, readiness and /infer with JSON tensors."""
+"""Open Inference Protocol (KServe v2) REST: metadata, readiness and /infer with JSON tensors
+(v2_binary.py adds the binary tensor data extension on top of these models)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from .. import signature
 from ..errors import BadInput
+from . import datatypes
 from .jsonbody import fast_or_exact, load_object, validate
-from .tensors import check_image_batch
+from .tensors import TensorIn, decode_image_input
 
-INPUT = "input_tensor"
-OUTPUT_SHAPES = {
-    "detection_boxes": [-1, 100, 4],
-    "detection_scores": [-1, 100],
-    "detection_classes": [-1, 100],
-    "num_detections": [-1],
-}
+SERVER_NAME = "detector-server"
+EXTENSIONS = ["binary_tensor_data"]  # announced by GET /v2 and gRPC ServerMetadata
 
 
 class TensorMetadata(BaseModel):
@@ -49,7 +47,8 @@ class InferInput(BaseModel):
     name: str
     shape: list[int]
     datatype: str
-    data: list[Any] = Field(description="row-major, flat or nested")
+    data: list[Any] | None = Field(None, description="row-major, flat or nested; absent when the tensor comes as "
+                                   "binary data after the JSON (parameters.binary_data_size)")
     parameters: dict[str, Any] | None = None
 
 
@@ -69,7 +68,8 @@ class InferOutput(BaseModel):
     name: str
     shape: list[int]
     datatype: str
-    data: list[float]
+    data: list[float] | None = None
+    parameters: dict[str, Any] | None = None
 
 
 class InferResponse(BaseModel):
@@ -81,9 +81,11 @@ class InferResponse(BaseModel):
 
 def model_metadata(name: str) -> ModelMetadata:
     return ModelMetadata(
-        name=name, versions=["1"], platform="tensorflow_savedmodel",
-        inputs=[TensorMetadata(name=INPUT, datatype="UINT8", shape=[-1, -1, -1, 3])],
-        outputs=[TensorMetadata(name=n, datatype="FP32", shape=s) for n, s in OUTPUT_SHAPES.items()],
+        name=name, versions=[signature.MODEL_VERSION], platform=signature.PLATFORM,
+        inputs=[TensorMetadata(name=signature.INPUT, datatype=signature.INPUT_DATATYPE,
+                               shape=list(signature.INPUT_SHAPE))],
+        outputs=[TensorMetadata(name=n, datatype=signature.OUTPUT_DATATYPE, shape=list(s))
+                 for n, s in signature.OUTPUT_SHAPES.items()],
     )
 
 
@@ -112,34 +114,36 @@ def parse_infer(body: bytes, *, fast: bool = False) -> InferRequest:
     return request
 
 
-def decode_infer(request: InferRequest) -> np.ndarray:
-    """Checked before inference: a bad request never costs a model call."""
-    unknown = sorted({o.name for o in request.outputs or []} - set(OUTPUT_SHAPES))
+def decode_infer(request: InferRequest, raw: list[memoryview | None] | None = None) -> np.ndarray:
+    """The request's input as a checked batch; raw[i] is input i's binary data, if it came so."""
+    check_outputs(request)
+    raw = raw or [None] * len(request.inputs)
+    return decode_image_input([
+        TensorIn(t.name, t.datatype, t.shape, values=t.data, raw=data) for t, data in zip(request.inputs, raw)
+    ])
+
+
+def check_outputs(request: InferRequest) -> None:
+    check_output_names([o.name for o in request.outputs or []])
+
+
+def check_output_names(names: list[str]) -> None:
+    """Outputs a request asks for (REST and gRPC alike): each must be one of the model's."""
+    unknown = sorted(set(names) - set(signature.OUTPUTS))
     if unknown:
-        raise BadInput(f"unknown outputs {unknown}; this model has {sorted(OUTPUT_SHAPES)}")
-    if len(request.inputs) != 1 or request.inputs[0].name != INPUT:
-        raise BadInput(f"expected exactly one input named {INPUT!r}, got {[i.name for i in request.inputs]}")
-    tensor = request.inputs[0]
-    if tensor.datatype != "UINT8":
-        raise BadInput(f"{INPUT}: datatype must be UINT8, got {tensor.datatype!r}")
-    shape = tensor.shape
-    if len(shape) != 4 or shape[-1] != 3 or min(shape) < 1:
-        raise BadInput(f"{INPUT}: shape must be [N, H, W, 3] with N, H, W >= 1, got {shape}")
-    try:
-        flat = np.asarray(tensor.data).reshape(-1)
-    except (ValueError, TypeError) as exc:
-        raise BadInput(f"{INPUT}: data is not a rectangular array of numbers ({exc})") from exc
-    if flat.size != int(np.prod(shape)):
-        raise BadInput(f"{INPUT}: shape {shape} needs {int(np.prod(shape))} values, data has {flat.size}")
-    return check_image_batch(flat.reshape(shape), INPUT)
+        raise BadInput(f"unknown outputs {unknown}; this model has {sorted(signature.OUTPUTS)}")
+
+
+def wanted_outputs(request: InferRequest, outputs: dict[str, np.ndarray]) -> list[str]:
+    return [o.name for o in request.outputs] if request.outputs else list(outputs)
 
 
 def encode_infer(model: str, request: InferRequest, outputs: dict[str, np.ndarray]) -> InferResponse:
-    wanted = [o.name for o in request.outputs] if request.outputs else list(outputs)
     return InferResponse(
         model_name=model, id=request.id,
         outputs=[
-            InferOutput(name=n, shape=list(outputs[n].shape), datatype="FP32", data=outputs[n].reshape(-1).tolist())
-            for n in wanted
+            InferOutput(name=n, shape=list(outputs[n].shape), datatype=datatypes.name_of(outputs[n]),
+                        data=outputs[n].reshape(-1).tolist())
+            for n in wanted_outputs(request, outputs)
         ],
     )

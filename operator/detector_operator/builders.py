@@ -13,6 +13,10 @@ from detector_operator import models
 from detector_operator.settings import Settings
 
 SERVER_PORT = 8080
+GRPC_PORT = 9000
+# Port names: the container declares them, the Service targets them, the probes use "http".
+HTTP_PORT_NAME = "http"
+GRPC_PORT_NAME = "grpc"
 RUN_AS = 65532
 MODEL_DIR = "/models/model"
 PVC_MOUNT = "/models/pvc"
@@ -65,8 +69,10 @@ def selector_string(od_name: str) -> str:
     return ",".join(f"{k}={v}" for k, v in selector_labels(od_name).items())
 
 
-def service_url(owner: Owner, spec: models.ObjectDetectorSpec, cluster_domain: str) -> str:
-    return f"http://{child_name(owner.name)}.{owner.namespace}.svc.{cluster_domain}:{spec.port}"
+def service_addresses(owner: Owner, spec: models.ObjectDetectorSpec, cluster_domain: str) -> dict[str, str]:
+    """Where clients in the cluster reach the detector: status.url (HTTP) and status.grpcAddress."""
+    host = f"{child_name(owner.name)}.{owner.namespace}.svc.{cluster_domain}"
+    return {"url": f"http://{host}:{spec.port}", "grpcAddress": f"{host}:{spec.grpc_port}"}
 
 
 def owner_reference(owner: Owner) -> dict[str, Any]:
@@ -134,11 +140,6 @@ def image(spec: models.ObjectDetectorSpec, settings: Settings) -> str:
     return settings.gpu_image if spec.hardware == "gpu" else settings.cpu_image
 
 
-def label_map_file(uri: str) -> str:
-    """Where the downloader leaves the label map (it keeps the original extension)."""
-    return f"{MODEL_DIR}/label_map.json" if uri.lower().endswith(".json") else f"{MODEL_DIR}/label_map.pbtxt"
-
-
 def container_security() -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
@@ -157,10 +158,9 @@ def env_list(values: dict[str, Any]) -> list[dict[str, str]]:
 
 def server_env(owner: Owner, spec: models.ObjectDetectorSpec) -> list[dict[str, str]]:
     pvc = spec.pvc_claim
-    label_map: str | None = None
-    if spec.label_map_uri:
-        # A pvc:// model has no downloader, so the server fetches the label map itself.
-        label_map = spec.label_map_uri if pvc else label_map_file(spec.label_map_uri)
+    # The downloader leaves the label map inside the model directory, where the server finds it
+    # (under a name the server owns); a pvc:// model has no downloader, so the server fetches it.
+    label_map = spec.label_map_uri if pvc else None
     server = spec.server or models.ServerSettings()
     return env_list(
         {
@@ -170,6 +170,7 @@ def server_env(owner: Owner, spec: models.ObjectDetectorSpec) -> list[dict[str, 
             "DETECTOR_LABEL_MAP_URI": label_map,
             "DETECTOR_HOST": "0.0.0.0",
             "DETECTOR_PORT": SERVER_PORT,
+            "DETECTOR_GRPC_PORT": GRPC_PORT,
             "DETECTOR_MAX_BATCH_SIZE": server.max_batch_size,
             "DETECTOR_BATCH_TIMEOUT_MS": server.batch_timeout_ms,
             "DETECTOR_SCORE_THRESHOLD": server.score_threshold,
@@ -214,7 +215,7 @@ def server_container(
 ) -> dict[str, Any]:
     def probe(path: str, period: int, failures: int) -> dict[str, Any]:
         return {
-            "httpGet": {"path": path, "port": "http"},
+            "httpGet": {"path": path, "port": HTTP_PORT_NAME},
             "periodSeconds": period,
             "timeoutSeconds": 2,
             "failureThreshold": failures,
@@ -230,7 +231,10 @@ def server_container(
         "image": image(spec, settings),
         "command": ["python", "-m", "inference_server"],
         "env": server_env(owner, spec),
-        "ports": [{"name": "http", "containerPort": SERVER_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": HTTP_PORT_NAME, "containerPort": SERVER_PORT, "protocol": "TCP"},
+            {"name": GRPC_PORT_NAME, "containerPort": GRPC_PORT, "protocol": "TCP"},
+        ],
         # Loading TensorFlow and warming the model up takes a while: give it five minutes
         # before liveness may restart the pod.
         "startupProbe": probe("/v2/health/live", 5, 60),
@@ -315,7 +319,12 @@ def service(owner: Owner, spec: models.ObjectDetectorSpec) -> dict[str, Any]:
         "spec": {
             "type": spec.service_type,
             "selector": selector_labels(owner.name),
-            "ports": [{"name": "http", "port": spec.port, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": HTTP_PORT_NAME, "port": spec.port, "targetPort": HTTP_PORT_NAME, "protocol": "TCP"},
+                # appProtocol tells meshes and gateways to route it as HTTP/2 gRPC.
+                {"name": GRPC_PORT_NAME, "port": spec.grpc_port, "targetPort": GRPC_PORT_NAME, "protocol": "TCP",
+                 "appProtocol": "grpc"},
+            ],
         },
     }
 

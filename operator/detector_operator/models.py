@@ -150,7 +150,11 @@ class ObjectDetectorSpec(_Model):
                 {
                     "rule": "!has(self.gpu) || self.hardware == 'gpu'",
                     "message": "gpu may only be set when hardware is gpu",
-                }
+                },
+                {
+                    "rule": "!has(self.port) || !has(self.grpcPort) || self.port != self.grpcPort",
+                    "message": "port and grpcPort must differ",
+                },
             ]
         }
     )
@@ -223,7 +227,16 @@ class ObjectDetectorSpec(_Model):
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
         "ClusterIP", description="Type of the Service in front of the replicas."
     )
-    port: int = Field(8080, ge=1, le=65535, description="Port the Service listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port the Service listens on for HTTP.")
+    grpc_port: int = Field(
+        9000,
+        ge=1,
+        le=65535,
+        description=(
+            "Port the Service listens on for gRPC (Open Inference Protocol, TF Serving's "
+            "PredictionService, grpc.health.v1); status.grpcAddress names it."
+        ),
+    )
     pod_annotations: dict[str, str] | None = Field(
         None,
         description="Annotations added to the server pods (for example Prometheus or Istio).",
@@ -277,7 +290,10 @@ class ObjectDetectorStatus(_Model):
     selector: str | None = Field(
         None, description="Label selector of the server pods (scale subresource, HPA)."
     )
-    url: str | None = Field(None, description="In-cluster URL of the Service.")
+    url: str | None = Field(None, description="In-cluster HTTP URL of the Service.")
+    grpc_address: str | None = Field(
+        None, description="In-cluster gRPC address (host:port) of the Service."
+    )
     conditions: list[Condition] | None = Field(
         None,
         description="Ready, Progressing and Degraded.",
@@ -313,4 +329,6 @@ def parse_spec(raw: dict[str, Any] | None) -> ObjectDetectorSpec:
         raise InvalidSpec("spec.gpu may only be set when hardware is gpu")
     if spec.gpu is not None and spec.gpu.count < 1:
         raise InvalidSpec("spec.gpu.count must be at least 1")
+    if spec.port == spec.grpc_port:
+        raise InvalidSpec("spec.port and spec.grpcPort must differ")
     return spec

@@ -100,11 +100,12 @@ def compute_status(
     previous_conditions: Iterable[Mapping[str, Any]],
     now: str,
     selector: str,
-    url: str | None,
+    addresses: Mapping[str, str] | None,
     spec_error: str | None = None,
 ) -> dict[str, Any]:
     """The full `.status` of an ObjectDetector.
 
+    addresses: where clients reach the Service (builders.service_addresses: url, grpcAddress).
     spec_error: why the spec cannot be served (schema, or the API server refused a child);
     it wins over everything the children show.
     """
@@ -152,6 +153,5 @@ def compute_status(
         "selector": selector,
         "conditions": with_transition_times([ready, progressing, degraded], previous_conditions, now),
     }
-    if url:
-        status["url"] = url
+    status.update(addresses or {})
     return status

@@ -255,7 +255,7 @@ class Syncer:
             previous_conditions=current.get("conditions") or [],
             now=self.clock(),
             selector=builders.selector_string(od.name),
-            url=builders.service_url(ctx.owner, spec, self.settings.cluster_domain) if spec else None,
+            addresses=builders.service_addresses(ctx.owner, spec, self.settings.cluster_domain) if spec else None,
             spec_error=ctx.spec_error,
         )
         if all(current.get(k) == v for k, v in new.items()):

@@ -15,13 +15,15 @@ from localprocs import free_port
 
 class GatedFileServer:
     """Serves a directory over HTTP; files named in `gated` wait until `release()` (a slow download),
-    names in `forbidden` answer 403."""
+    names in `forbidden` answer 403, names in `cut_short` announce their whole length but send only
+    the first half before the connection drops."""
 
-    def __init__(self, root: Path, gated: set[str] | None = None, forbidden: set[str] | None = None) -> None:
+    def __init__(self, root: Path, gated: set[str] | None = None, forbidden: set[str] | None = None,
+                 cut_short: set[str] | None = None) -> None:
         self.gate = threading.Event()
         if not gated:
             self.gate.set()
-        gate, names, refused = self.gate, gated or set(), forbidden or set()
+        gate, names, refused, short = self.gate, gated or set(), forbidden or set(), cut_short or set()
 
         class Handler(SimpleHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -30,6 +32,14 @@ class GatedFileServer:
                     return self.send_error(403)
                 if name in names:
                     gate.wait(120)
+                if name in short:
+                    data = (root / name).read_bytes()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.close_connection = True
+                    return None
                 super().do_GET()
 
             def log_message(self, *args) -> None:  # keep test output quiet

@@ -6,8 +6,9 @@ settings, and raises `UnsupportedPodField` for any field it does not understand:
 on the plan (LocalPod here, the podman runner beside it) can then never drop a field silently.
 `LocalPod` runs the plan as local processes: init containers one after another, then the
 containers, with two declared deviations: every volume is a host directory (mount paths are
-rewritten wherever they appear in argv and env), and declared container ports become free
-loopback ports (env values equal to a declared port are rewritten, 0.0.0.0 becomes 127.0.0.1).
+rewritten wherever they appear in argv and env; a volume mounted at /tmp becomes TMPDIR), and
+declared container ports become free loopback ports (env values equal to a declared port are
+rewritten, 0.0.0.0 becomes 127.0.0.1).
 """
 from __future__ import annotations
 
@@ -275,6 +276,9 @@ class LocalPod:
         env = {k: declared.get(v, "127.0.0.1" if v == "0.0.0.0" else v) for k, v in env.items()}
         for secret in container.env_from_secrets:
             env = {**self.secrets[secret], **env}  # explicit env wins, as in Kubernetes
+        tmp = next((m for m in container.mounts if m.path == "/tmp"), None)
+        if tmp is not None:  # in the pod, /tmp is that volume: temporary files go there, not to the host's /tmp
+            env.setdefault("TMPDIR", str(self.dirs[tmp.volume]))
         base = {k: os.environ[k] for k in ("PATH", "LANG", "SYSTEMROOT") if k in os.environ}
         return argv, {**base, "TF_CPP_MIN_LOG_LEVEL": "2", **env}
 

@@ -1,4 +1,5 @@
-"""Run `python -m inference_server` as a real subprocess on 127.0.0.1 and wait for it with a deadline."""
+"""Run `python -m inference_server` as a real subprocess on 127.0.0.1 (HTTP and gRPC on free ports)
+and wait for it with a deadline."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ SHARED_MAX_BODY = 4 * 1024 * 1024  # the shared test server's --max-body-bytes
 class ServerProcess:
     def __init__(self, model_uri: str, *args: str, env: dict[str, str] | None = None, log_dir: Path) -> None:
         self.port = localprocs.free_port()
+        self.grpc_port = localprocs.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"  # host:port, as gRPC clients take it
         self.log_path = log_dir / f"server-{self.port}.log"
         full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
         full_env.setdefault("TMPDIR", str(log_dir))  # each server downloads into its own place
         self.proc = localprocs.start(
             [sys.executable, "-m", "inference_server", "--model-uri", model_uri,
-             "--host", "127.0.0.1", "--port", str(self.port), *args],
+             "--host", "127.0.0.1", "--port", str(self.port), "--grpc-port", str(self.grpc_port), *args],
             self.log_path, env=full_env,
         )
 

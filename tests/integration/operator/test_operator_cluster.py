@@ -37,6 +37,10 @@ def test_cpu_sample_becomes_ready_on_cpu_nodes_with_honest_status(operator, name
     assert status["observedGeneration"] == od["metadata"]["generation"]
     assert (status["replicas"], status["readyReplicas"]) == (2, 2)
     assert status["url"] == f"http://cpu-detector-detector.{namespace}.svc.cluster.local:8080"
+    assert status["grpcAddress"] == f"cpu-detector-detector.{namespace}.svc.cluster.local:9000"
+    ports = get_json(namespace, "service/cpu-detector-detector")["spec"]["ports"]
+    grpc_port = next(p for p in ports if p["name"] == "grpc")
+    assert (grpc_port["port"], grpc_port["targetPort"], grpc_port["appProtocol"]) == (9000, "grpc", "grpc")
     assert status["selector"] == "app.kubernetes.io/name=object-detector,vision.mlops.dev/detector=cpu-detector"
     reasons = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert reasons == {"Ready": ("True", "Serving"), "Progressing": ("False", "RolloutComplete"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from inference_server import download
+from inference_server import download, labels
 from tests.support.images import encode, picture
 from tests.support.object_stores import GatedFileServer, gcs_emulator, moto_s3, s3_client
 
@@ -28,7 +28,7 @@ def test_zoo_tarball_and_label_map_land_where_the_server_expects_them(zoo_tarbal
                    "--label-map", str(tmp_path / "labels.json"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "model" / "saved_model.pb").is_file() and (tmp_path / "model" / "variables").is_dir()
-    assert (tmp_path / "model" / "label_map.json").read_text() == '{"1": "person"}'
+    assert (tmp_path / "model" / labels.DOWNLOADED).read_text() == '{"1": "person"}'
 
 
 def test_the_pod_flow_init_container_then_server_uses_the_downloaded_label_map(zoo_tarball, tmp_path, server_factory):
@@ -121,3 +121,17 @@ def test_secrets_in_the_uri_stay_out_of_the_message(tmp_path, capsys):
                    "--dest", str(tmp_path / "m")], Path("/nonexistent/termination-log"))
     err = capsys.readouterr().err
     assert "model download failed" in err and "hunter2" not in err and "s3cr3t" not in err
+
+
+def test_a_download_cut_short_says_so(zoo_tarball, tmp_path):
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "m.tar.gz").write_bytes(zoo_tarball.read_bytes())
+    size = zoo_tarball.stat().st_size
+    server = GatedFileServer(tmp_path / "www", cut_short={"m.tar.gz"})
+    try:
+        done = run_cli("--model-uri", f"{server.url}/m.tar.gz?X-Amz-Signature=secret", "--dest", str(tmp_path / "model"))
+    finally:
+        server.close()
+    assert done.returncode == 1
+    assert f"download cut short: got {size // 2} of {size} bytes" in done.stderr
+    assert "EOFError" not in done.stderr and "secret" not in done.stderr

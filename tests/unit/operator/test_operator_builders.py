@@ -108,7 +108,8 @@ def test_init_container_downloads_the_model_with_the_server_image_into_an_empty_
     assert {"name": "model", "emptyDir": {}} in p["volumes"]
     e = env(p["containers"][0])
     assert e["DETECTOR_MODEL_URI"] == "/models/model"
-    assert e["DETECTOR_LABEL_MAP_URI"] == "/models/model/label_map.json"
+    # The downloader leaves the label map beside the model, where the server finds it by itself.
+    assert "DETECTOR_LABEL_MAP_URI" not in e
     assert e["DETECTOR_MODEL_NAME"] == "street-cams"
 
 
@@ -121,9 +122,16 @@ def test_pvc_model_mounts_the_claim_read_only_and_skips_the_download():
     assert env(c)["DETECTOR_MODEL_URI"] == "/models/pvc/zoo/ssd"
 
 
+def test_pvc_model_server_fetches_the_label_map_itself():
+    e = env(pod(modelUri="pvc://model-store/zoo/ssd", labelMapUri="s3://b/labels.json")["containers"][0])
+    assert e["DETECTOR_LABEL_MAP_URI"] == "s3://b/labels.json"
+
+
 def test_probes_hit_the_server_health_endpoints_on_the_named_port():
     c = server()
-    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                          {"name": "grpc", "containerPort": 9000, "protocol": "TCP"}]
+    assert (env(c)["DETECTOR_PORT"], env(c)["DETECTOR_GRPC_PORT"]) == ("8080", "9000")
     assert c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
 
@@ -149,12 +157,18 @@ def test_pod_annotations_are_merged_into_the_template_only():
     assert "annotations" not in d["metadata"]
 
 
-def test_service_selects_the_pods_on_the_named_port():
-    svc = builders.service(OWNER, parse_spec({"modelUri": "gs://b/m", "port": 80, "serviceType": "NodePort"}))
+def test_service_selects_the_pods_on_the_named_ports():
+    spec = parse_spec({"modelUri": "gs://b/m", "port": 80, "grpcPort": 8500, "serviceType": "NodePort"})
+    svc = builders.service(OWNER, spec)
     assert svc["spec"] == {
         "type": "NodePort",
         "selector": {"app.kubernetes.io/name": "object-detector", "vision.mlops.dev/detector": "street-cams"},
-        "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                  {"name": "grpc", "port": 8500, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}],
+    }
+    assert builders.service_addresses(OWNER, spec, "cluster.local") == {
+        "url": "http://street-cams-detector.vision.svc.cluster.local:80",
+        "grpcAddress": "street-cams-detector.vision.svc.cluster.local:8500",
     }
     assert builders.selector_string("street-cams") == (
         "app.kubernetes.io/name=object-detector,vision.mlops.dev/detector=street-cams"

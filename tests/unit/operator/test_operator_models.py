@@ -8,9 +8,14 @@ from detector_operator.models import InvalidSpec, ObjectDetectorSpec, parse_spec
 
 def test_minimal_spec_gets_documented_defaults():
     spec = parse_spec({"modelUri": "gs://b/m.tar.gz"})
-    assert (spec.replicas, spec.hardware, spec.gpu, spec.service_type, spec.port) == (
-        1, "cpu", None, "ClusterIP", 8080,
+    assert (spec.replicas, spec.hardware, spec.gpu, spec.service_type, spec.port, spec.grpc_port) == (
+        1, "cpu", None, "ClusterIP", 8080, 9000,
     )
+
+
+def test_http_and_grpc_on_one_service_port_are_rejected():
+    with pytest.raises(InvalidSpec, match="spec.port and spec.grpcPort must differ"):
+        parse_spec({"modelUri": "gs://b/m", "port": 9000})
 
 
 def test_camel_case_fields_round_trip():

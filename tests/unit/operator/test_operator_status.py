@@ -16,7 +16,8 @@ def dep(replicas=1, ready=1, updated=None, available=None, generation=1, observe
 def status(*, replicas=1, deployment=None, pods=(), previous=(), now=T0, spec_error=None):
     return compute_status(
         generation=3, replicas=replicas, deployment=deployment, pods=pods,
-        previous_conditions=previous, now=now, selector="a=b", url="http://x", spec_error=spec_error,
+        previous_conditions=previous, now=now, selector="a=b",
+        addresses={"url": "http://x", "grpcAddress": "x:9000"}, spec_error=spec_error,
     )
 
 
@@ -47,7 +48,7 @@ def test_all_replicas_ready_is_serving_and_rollout_complete():
     assert cond(st, "Progressing")["reason"] == "RolloutComplete"
     assert (cond(st, "Degraded")["status"], cond(st, "Degraded")["reason"]) == ("False", "AsExpected")
     assert st["observedGeneration"] == 3 and st["readyReplicas"] == 1 and st["replicas"] == 1
-    assert st["selector"] == "a=b" and st["url"] == "http://x"
+    assert st["selector"] == "a=b" and st["url"] == "http://x" and st["grpcAddress"] == "x:9000"
     assert all(c["observedGeneration"] == 3 for c in st["conditions"])
 
 

@@ -63,7 +63,7 @@ class World:
         self.deployment = DeploymentView(generation, generation, 1, 1, 1, 1)
         self.service = ServiceView("ClusterIP", (("app.kubernetes.io/name", "object-detector"),
                                                  ("vision.mlops.dev/detector", "cams")),
-                                   (("http", 8080, "http", "TCP"),))
+                                   (("http", 8080, "http", "TCP"), ("grpc", 9000, "grpc", "TCP")))
 
 
 class Operator:
@@ -174,7 +174,8 @@ async def test_service_edited_by_someone_else_is_reapplied(setup):
     assert client.calls[:2] == [("merge_patch", "Service"), ("apply", "Service")]
     # Lists replaced whole, foreign selector keys removed: apply alone would keep both.
     assert client.last_merge_patch["spec"]["ports"] == [
-        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"},
+        {"name": "grpc", "port": 9000, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}]
     assert client.last_merge_patch["spec"]["selector"]["extra"] is None
     assert client.last_merge_patch["spec"]["type"] == "ClusterIP"
 

@@ -33,5 +33,9 @@ def test_malformed_label_maps_are_refused_with_a_reason(text):
         labels.parse(text)
 
 
-def test_unknown_class_gets_a_readable_label():
-    assert labels.label_for({1: "person"}, 5) == "class 5"
+def test_the_downloaded_label_map_wins_over_one_shipped_with_the_model(tmp_path):
+    assert labels.beside(tmp_path) is None
+    (tmp_path / "label_map.pbtxt").write_text('item { id: 1 display_name: "shipped" }')
+    assert labels.load(labels.beside(tmp_path)) == {1: "shipped"}
+    (tmp_path / labels.DOWNLOADED).write_text('{"1": "downloaded"}')  # no extension: read by content
+    assert labels.load(labels.beside(tmp_path)) == {1: "downloaded"}

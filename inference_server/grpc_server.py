@@ -1,0 +1,85 @@
+"""The gRPC front end: grpcio's asyncio server on its own port, in the HTTP server's process and
+event loop, sharing its model, batcher and metrics (ServerState).
+
+Serves the Open Inference Protocol, TF Serving's PredictionService and ModelService, and the
+standard grpc.health.v1 service: NOT_SERVING while the model loads, SERVING once it is ready
+(the same readiness as GET /v2/health/ready), NOT_SERVING again from the start of a shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from . import grpc_services
+from .state import ServerState
+
+log = logging.getLogger(__name__)
+# On SIGTERM, calls in flight get this long to finish (a pod's default grace period is 30 s).
+DRAIN_SECONDS = 20.0
+
+
+class GrpcBindError(RuntimeError):
+    pass
+
+
+def address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class GrpcServer:
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        config = state.config
+        self.address = address(config.host, config.grpc_port)
+        self.server = grpc.aio.server(options=[
+            # The same limit as HTTP bodies: a bigger message is RESOURCE_EXHAUSTED, unread.
+            ("grpc.max_receive_message_length", config.max_body_bytes),
+            ("grpc.max_send_message_length", -1),
+            # grpc's default SO_REUSEPORT would share a port with another server silently.
+            ("grpc.so_reuseport", 0),
+        ])
+        self.health = health.aio.HealthServicer()
+        self.services = ["", *grpc_services.add_services(self.server, state)]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._pending: set[asyncio.Task[None]] = set()
+        self._stopping: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            bound = self.server.add_insecure_port(self.address)
+        except RuntimeError as exc:
+            bound, detail = 0, str(exc)
+        else:
+            detail = "no port was bound"
+        if not bound:
+            raise GrpcBindError(f"cannot listen for gRPC on {self.address} (is the port taken? --grpc-port / "
+                                f"DETECTOR_GRPC_PORT, 0 turns gRPC off): {detail}")
+        await self._set_health(self.state.ready)
+        await self.server.start()
+        self.state.readiness_listeners.append(self._readiness_changed)
+        log.info("gRPC listening on %s: %s", self.address, ", ".join(s for s in self.services if s))
+
+    def _readiness_changed(self, ready: bool) -> None:
+        task = asyncio.get_running_loop().create_task(self._set_health(ready))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _set_health(self, ready: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        for service in self.services:
+            await self.health.set(service, status)
+
+    def begin_stop(self) -> asyncio.Task[None]:
+        """Stop taking calls now and let those in flight finish; every caller awaits the same stop."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._stop())
+        return self._stopping
+
+    async def _stop(self) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(DRAIN_SECONDS)
+        log.info("gRPC stopped")
