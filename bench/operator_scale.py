@@ -95,7 +95,12 @@ def exists(obj: dict[str, Any]) -> bool:
 
 async def watch_until(client: kube.Kube, path: str, n: int, ok, started: float, timeout: float) -> float:
     """Seconds from `started` until n objects at `path` satisfy ok(obj)."""
-    listed = await client.request("GET", path)
+    while True:
+        try:
+            listed = await client.request("GET", path)
+            break
+        except kube.Unavailable:  # e.g. 429 while a fresh CRD's storage initialises
+            await asyncio.sleep(0.5)
     good = {o["metadata"]["name"] for o in listed["items"] if ok(o)}
     rv = listed["metadata"]["resourceVersion"]
     headers = {"Authorization": client.credentials.auth_header} if client.credentials.auth_header else {}
