@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .batching import MicroBatcher
 from .config import ServerConfig
-from .errors import ServerError, describe_validation, error_body, status_code
+from .errors import GrpcBindError, ServerError, describe_validation, error_body, status_code
 from .loading import load_model
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .middleware import BodyLimit, RequestMetrics
@@ -76,7 +76,7 @@ async def _start_grpc(state: ServerState) -> None:
     state.grpc = module.GrpcServer(state)
     try:
         await state.grpc.start()
-    except module.GrpcBindError as exc:
+    except GrpcBindError as exc:
         state.error = str(exc)
         log.error("%s", exc)
         write_termination_log(str(exc))

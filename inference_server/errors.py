@@ -72,3 +72,7 @@ def describe_validation(errors: list[Any]) -> str:
 
 def error_body(message: str) -> dict[str, str]:
     return {"error": message}
+
+
+class GrpcBindError(RuntimeError):
+    """The gRPC port cannot be had: a start-up failure, never a request's."""

@@ -15,15 +15,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from . import grpc_services
+from .errors import GrpcBindError
 from .state import ServerState
 
 log = logging.getLogger(__name__)
 # On SIGTERM, calls in flight get this long to finish (a pod's default grace period is 30 s).
 DRAIN_SECONDS = 20.0
-
-
-class GrpcBindError(RuntimeError):
-    pass
 
 
 def address(host: str, port: int) -> str:
