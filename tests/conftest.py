@@ -36,6 +36,17 @@ def kubeconfig() -> str:
         cluster.down(quiet=True)
 
 
+@pytest.fixture(scope="session")
+def audit_log(kubeconfig: str) -> Path:
+    """The local API server's audit log: every list, watch and write a client made (localcluster)."""
+    from localcluster import Cluster
+
+    path = Cluster(Path(kubeconfig).parent).audit_log
+    if not path.exists():
+        pytest.fail(f"no audit log at {path}: DETECTOR_TEST_KUBECONFIG must be a localcluster cluster")
+    return path
+
+
 @pytest.fixture
 def namespace(kubeconfig: str, request: pytest.FixtureRequest) -> str:
     """A fresh namespace that enforces PodSecurity `restricted`; deleted after the test."""

@@ -27,6 +27,11 @@ AS_EXPECTED = "AsExpected"
 ROLLING_OUT = "RollingOut"
 ROLLOUT_COMPLETE = "RolloutComplete"
 
+# Ready reasons that need a person (Degraded=True, a Warning Event); the rest are on the way or fine.
+FAILURES = frozenset({INVALID_SPEC, CLAIM_NOT_FOUND, UNSCHEDULABLE, MODEL_LOAD_FAILED, SERVER_CRASH_LOOPING})
+# Ready reasons a detector rests in until something changes.
+SETTLED = FAILURES | {SERVING, SCALED_TO_ZERO}
+
 _MISSING_CLAIM = re.compile(r'persistentvolumeclaim "([^"]+)" not found')
 
 
@@ -64,6 +69,16 @@ def rollout_pending(deployment: DeploymentView | None, replicas: int) -> str | N
     if deployment.available_replicas < deployment.updated_replicas:
         return f"{deployment.available_replicas}/{deployment.updated_replicas} updated replicas available"
     return None
+
+
+def significant_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """A change that must reach the API server at once: a condition's status or reason, the
+    observed generation, the selector or the URL. Progress details (messages, replica counts)
+    may wait a little, so a rollout is not one status write per pod event."""
+    def key(status: Mapping[str, Any]) -> tuple[Any, ...]:
+        conds = tuple(sorted((c.get("type"), c.get("status"), c.get("reason")) for c in status.get("conditions") or []))
+        return status.get("observedGeneration"), status.get("selector"), status.get("url"), conds
+    return key(before) != key(after)
 
 
 def condition(

@@ -5,6 +5,12 @@ keys to a WorkQueue whose work is `Syncer.run`. A sync applies children only whe
 calls for it (a new spec, a child deleted or edited by someone else, nothing recorded yet after a
 start) and writes status only when it differs from the last status written, so an idle cluster
 costs no writes. What one sync knows travels in a SyncContext.
+
+Few writes, none late where it matters: after an apply the status waits SETTLE_SECONDS for the
+cluster's reaction (one write then says more than three on the way); a condition's status or
+reason is written at once, while progress details (messages, counts) may lag DETAIL_SECONDS.
+Events tell what a person could not read off the status: what the operator did (Created,
+Updated, DriftRepaired), failures, and any change of the Ready reason it did not cause itself.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import datetime
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +30,9 @@ from detector_operator.settings import Settings
 from detector_operator.views import Key, Observed, ServiceView
 
 log = logging.getLogger(__name__)
+SETTLE_SECONDS = 1.0
+DETAIL_SECONDS = 10.0
+ANNOUNCING = ("Created", "Updated")  # actions whose Event also tells of the rollout they start
 
 
 @dataclass
@@ -36,6 +46,8 @@ class State:
     apply_error: str | None = None
     deleted: set[str] = field(default_factory=set)
     last_status: dict[str, Any] | None = None
+    last_write: float = float("-inf")  # monotonic time of the last status write
+    announced: bool = False  # a Created/Updated Event already tells of the rollout under way
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,7 @@ class ApplyReason:
 class SyncContext:
     """Everything one sync of one ObjectDetector knows and decides."""
 
+    key: Key
     seen: Observed
     state: State
     owner: builders.Owner
@@ -120,11 +133,17 @@ class Syncer:
         lookup: Callable[[Key], Observed],
         *,
         clock: Callable[[], str] = utc_now,
+        later: Callable[[Key, float], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """later(key, seconds): ask for another sync of key that much later (the work queue's
+        request_later); without it every status is written at once."""
         self.kube = kube_client
         self.settings = settings
         self.lookup = lookup
         self.clock = clock
+        self.later = later
+        self.monotonic = monotonic
         self.states: dict[Key, State] = {}
         self._events: set[asyncio.Task[None]] = set()
 
@@ -183,6 +202,9 @@ class Syncer:
                 return
             if reason:
                 await self._apply(ctx, reason)
+                if reason.event in ANNOUNCING and not ctx.spec_error and self.later:
+                    self.later(key, SETTLE_SECONDS)  # the status then shows how the cluster took it
+                    return
             elif ctx.state.apply_error:
                 ctx.spec_error = ctx.state.apply_error
         await self._write_status(ctx)
@@ -197,9 +219,9 @@ class Syncer:
             state = self.states[key] = State(uid=od.uid)
         owner = builders.Owner(name=od.name, namespace=od.namespace, uid=od.uid)
         try:
-            return SyncContext(seen, state, owner, models.parse_spec(od.spec))
+            return SyncContext(key, seen, state, owner, models.parse_spec(od.spec))
         except models.InvalidSpec as e:
-            return SyncContext(seen, state, owner, None, spec_error=str(e))
+            return SyncContext(key, seen, state, owner, None, spec_error=str(e))
 
     async def _owner_still_exists(self, ctx: SyncContext) -> bool:
         current = await self.kube.get(models.KIND, ctx.owner.namespace, ctx.owner.name)
@@ -241,6 +263,7 @@ class Syncer:
         state.deleted.clear()
         if reason.event:
             self._event(ctx, reason.event, message=reason.message)
+            state.announced = reason.event in ANNOUNCING
         log.info("%s/%s: %s %s", ctx.owner.namespace, ctx.owner.name, reason.event or "Resynced", reason.message)
 
     async def _write_status(self, ctx: SyncContext) -> None:
@@ -260,13 +283,25 @@ class Syncer:
         )
         if all(current.get(k) == v for k, v in new.items()):
             return
+        if self.later and not status.significant_change(current, new):
+            wait = state.last_write + DETAIL_SECONDS - self.monotonic()
+            if wait > 0:
+                self.later(ctx.key, wait)
+                return
         await self.kube.patch_status(od.namespace, od.name, new)
-        state.last_status = new
-        before, after = ready_reason(current), ready_reason(new)
-        if after and after != before:
-            ready = next(c for c in new["conditions"] if c["type"] == status.READY)
-            degraded = next(c for c in new["conditions"] if c["type"] == status.DEGRADED)
-            self._event(ctx, after, message=ready["message"] or after, warning=degraded["status"] == "True")
+        state.last_status, state.last_write = new, self.monotonic()
+        self._ready_event(ctx, ready_reason(current), new)
+
+    def _ready_event(self, ctx: SyncContext, before: str | None, new: dict[str, Any]) -> None:
+        after, state = ready_reason(new), ctx.state
+        quiet = state.announced and after not in status.FAILURES  # the action's Event told of it
+        rolled_out = any(c["type"] == status.PROGRESSING and c["status"] == "False" for c in new["conditions"])
+        if after in status.SETTLED or rolled_out:
+            state.announced = False
+        if not after or after == before or quiet:
+            return
+        ready = next(c for c in new["conditions"] if c["type"] == status.READY)
+        self._event(ctx, after, message=ready["message"] or after, warning=after in status.FAILURES)
 
     def _event(self, ctx: SyncContext, reason: str, *, message: str, warning: bool = False) -> None:
         # Events are best effort and never worth delaying a sync for.

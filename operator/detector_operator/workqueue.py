@@ -1,7 +1,8 @@
 """A work queue keyed by object: one run per key at a time, bursts coalesced, failures retried.
 
 Domain-free: it knows keys and a `work(key)` coroutine, nothing of Kubernetes. Ten requests
-while a run is going cause one more run, not ten. A run that raises is retried after an
+while a run is going cause one more run, not ten; `request_later` lets a burst of requests
+(a rollout's pod events, say) settle into one run a moment later. A run that raises is retried after an
 exponential backoff (1 s, 2 s, 4 s ... capped) with jitter, so a failing API server is not
 hammered by every object in step. Time enters only through `schedule` and `random`, which tests
 replace to check the rules without waiting.
@@ -49,10 +50,14 @@ class WorkQueue(Generic[K]):
         self._dirty: set[K] = set()
         self._backoff: dict[K, float] = {}
         self._retries: dict[K, Cancellable] = {}
+        self._later: dict[K, Cancellable] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def request(self, key: K) -> None:
         """Run work(key) now, or once more right after the run already going for it."""
+        later = self._later.pop(key, None)
+        if later is not None:  # this run does what the delayed one would have done
+            later.cancel()
         if key in self._running:
             self._dirty.add(key)
             return
@@ -65,6 +70,11 @@ class WorkQueue(Generic[K]):
                     break
         finally:
             self._running.discard(key)
+
+    def request_later(self, key: K, delay: float) -> None:
+        """Run work(key) in `delay` seconds; further requests until then join that run."""
+        if key not in self._later:
+            self._later[key] = self._schedule(delay, lambda: self._spawn(key, self._later))
 
     def backoff(self, key: K) -> float:
         """The current backoff base for key (0 when its last run succeeded)."""
@@ -86,9 +96,10 @@ class WorkQueue(Generic[K]):
             await asyncio.gather(*pending, return_exceptions=True)
 
     def close(self) -> None:
-        for retry in self._retries.values():
-            retry.cancel()
-        self._retries.clear()
+        for timers in (self._retries, self._later):
+            for timer in timers.values():
+                timer.cancel()
+            timers.clear()
         for task in self._tasks:
             task.cancel()
 
@@ -96,11 +107,11 @@ class WorkQueue(Generic[K]):
         try:
             await self._work(key)
         except Exception as error:  # noqa: BLE001 - one object's failure never stops the queue
-            self._retry_later(key, error)
+            self._schedule_retry(key, error)
         else:
             self.forget(key)
 
-    def _retry_later(self, key: K, error: Exception) -> None:
+    def _schedule_retry(self, key: K, error: Exception) -> None:
         base = min(self.max_backoff, self._backoff.get(key, 0.0) * 2 or 1.0)
         self._backoff[key] = base
         delay = base * (1 + self.jitter * (2 * self._random() - 1))
@@ -108,10 +119,10 @@ class WorkQueue(Generic[K]):
         previous = self._retries.pop(key, None)
         if previous is not None:
             previous.cancel()
-        self._retries[key] = self._schedule(delay, lambda: self._spawn_retry(key))
+        self._retries[key] = self._schedule(delay, lambda: self._spawn(key, self._retries))
 
-    def _spawn_retry(self, key: K) -> None:
-        self._retries.pop(key, None)
+    def _spawn(self, key: K, timers: dict[K, Cancellable]) -> None:
+        timers.pop(key, None)
         task = asyncio.get_running_loop().create_task(self.request(key))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -105,3 +105,21 @@ async def test_forget_drops_a_pending_retry():
     await queue.request("a")
     queue.forget("a")
     assert not queue.retry_pending("a") and timers.pending[0][2] is True
+
+
+async def test_requests_later_settle_into_one_run_and_an_immediate_request_takes_their_place():
+    timers, runs = FakeTimers(), []
+
+    async def work(key):
+        runs.append(key)
+
+    queue = WorkQueue(work, schedule=timers.schedule)
+    for _ in range(5):  # a burst of child events
+        queue.request_later("a", 0.5)
+    assert len(timers.pending) == 1 and runs == []
+    timers.fire()
+    await queue.drain()
+    assert runs == ["a"]
+    queue.request_later("a", 0.5)
+    await queue.request("a")  # the ObjectDetector itself changed: run now, not twice
+    assert runs == ["a", "a"] and timers.pending[0][2] is True
