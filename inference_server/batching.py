@@ -57,6 +57,15 @@ class MicroBatcher:
         self._busy = 0  # batches sent and not finished yet
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
+    @property
+    def queued(self) -> int:
+        """Images waiting for a model call (the metrics and tests read it)."""
+        return sum(q.size for q in self._queues.values())
+
+    @property
+    def batches_in_flight(self) -> int:
+        return self._busy
+
     async def submit(self, images: np.ndarray) -> Outputs:
         """images: [k, H, W, C]; returns this caller's k rows of every output."""
         loop = asyncio.get_running_loop()

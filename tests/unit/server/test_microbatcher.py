@@ -46,6 +46,14 @@ class GatedDetector(FakeDetector):
         return super().predict(batch)
 
 
+async def until(predicate, timeout: float = 5.0) -> None:
+    """Yield to the loop until predicate() holds: the batcher's state, not a guessed sleep."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.001)
+
+
 async def busy_batcher(max_batch_size: int, max_latency_ms: float) -> tuple[MicroBatcher, GatedDetector, asyncio.Future]:
     """A batcher whose model is busy with a first request (value 99) until `fake.release` is set."""
     fake = GatedDetector()
@@ -66,7 +74,7 @@ async def test_a_lone_request_does_not_wait_for_the_timeout():
 async def test_requests_arriving_while_the_model_is_busy_share_the_next_call():
     batcher, fake, first = await busy_batcher(max_batch_size=8, max_latency_ms=60_000)
     waiting = [asyncio.ensure_future(batcher.submit(images(v))) for v in range(5)]
-    await asyncio.sleep(0.05)
+    await until(lambda: batcher.queued == 5)
     assert not any(w.done() for w in waiting)  # gathered behind the running batch, not sent one by one
     fake.release.set()
     results = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)  # sent when it ended, not after a minute
@@ -79,9 +87,10 @@ async def test_requests_arriving_while_the_model_is_busy_share_the_next_call():
 async def test_the_timeout_bounds_the_wait_behind_a_long_batch():
     batcher, fake, first = await busy_batcher(max_batch_size=8, max_latency_ms=20)
     early = asyncio.ensure_future(batcher.submit(images(5)))
-    await asyncio.sleep(0.3)  # past the 20 ms bound: `early` has been sent (queued behind the busy model)
+    # Past the 20 ms bound `early` is sent on its own, queued behind the busy model.
+    await until(lambda: batcher.queued == 0 and batcher.batches_in_flight == 2)
     late = asyncio.ensure_future(batcher.submit(images(6)))
-    await asyncio.sleep(0)
+    await until(lambda: batcher.queued == 1)
     fake.release.set()
     results = await asyncio.wait_for(asyncio.gather(first, early, late), timeout=5)
     assert [float(r["mean"][0]) for r in results] == [99, 5, 6]
@@ -93,7 +102,7 @@ async def test_images_of_different_sizes_never_share_a_call():
     batcher, fake, first = await busy_batcher(max_batch_size=8, max_latency_ms=60_000)
     sizes = [(4, 4), (8, 6), (4, 4), (8, 6), (2, 2)]
     waiting = [asyncio.ensure_future(batcher.submit(images(i, size=s))) for i, s in enumerate(sizes)]
-    await asyncio.sleep(0.05)
+    await until(lambda: batcher.queued == 5)
     fake.release.set()
     results = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
     for i, (result, size) in enumerate(zip(results, sizes)):
@@ -107,7 +116,7 @@ async def test_images_of_different_sizes_never_share_a_call():
 async def test_a_full_batch_goes_at_once_and_never_exceeds_the_limit():
     batcher, fake, first = await busy_batcher(max_batch_size=3, max_latency_ms=60_000)
     waiting = [asyncio.ensure_future(batcher.submit(images(v))) for v in range(7)]
-    await asyncio.sleep(0.05)
+    await until(lambda: batcher.queued + 3 * (batcher.batches_in_flight - 1) == 7)  # full ones already sent
     fake.release.set()
     results = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
     assert [float(r["mean"][0]) for r in results] == list(range(7))
@@ -119,7 +128,7 @@ async def test_a_full_batch_goes_at_once_and_never_exceeds_the_limit():
 async def test_multi_image_requests_keep_their_rows_together():
     batcher, fake, busy = await busy_batcher(max_batch_size=4, max_latency_ms=60_000)
     waiting = [asyncio.ensure_future(batcher.submit(images(v, count=n))) for v, n in ((1, 3), (2, 2), (3, 1))]
-    await asyncio.sleep(0.05)
+    await until(lambda: batcher.queued == 3 and batcher.batches_in_flight == 2)  # (1,3) sent on overflow
     fake.release.set()
     first, second, third = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
     assert first["mean"].tolist() == [1, 1, 1]
@@ -147,7 +156,7 @@ async def test_model_runs_on_a_worker_thread_not_the_event_loop():
 async def test_drain_finishes_waiting_requests_before_close():
     batcher, fake, first = await busy_batcher(max_batch_size=8, max_latency_ms=60_000)  # would wait a minute
     pending = asyncio.ensure_future(batcher.submit(images(7)))
-    await asyncio.sleep(0)  # let it enqueue behind the busy model
+    await until(lambda: batcher.queued == 1)  # enqueued behind the busy model
     fake.release.set()
     await asyncio.wait_for(batcher.close(), timeout=5)
     assert float((await pending)["mean"][0]) == 7 and float((await first)["mean"][0]) == 99
