@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detector_operator import models
+from detector_operator.placement import GPU_RESOURCE, container_resources, gpu_placement
 from detector_operator.settings import Settings
 
 SERVER_PORT = 8080
@@ -20,9 +21,6 @@ GRPC_PORT_NAME = "grpc"
 RUN_AS = 65532
 MODEL_DIR = "/models/model"
 PVC_MOUNT = "/models/pvc"
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 # Our labels on every child: the watches select on the first two, the Deployment on NAME + DETECTOR.
 DETECTOR_LABEL = "vision.mlops.dev/detector"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -30,8 +28,6 @@ MANAGED_BY = "detector-operator"
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 
-CPU_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
-GPU_RESOURCES = {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "16Gi"}}
 # The downloader streams a tarball to disk: little CPU, bounded memory.
 INIT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
 
@@ -93,45 +89,6 @@ def metadata(owner: Owner) -> dict[str, Any]:
         "labels": labels(owner.name),
         "ownerReferences": [owner_reference(owner)],
     }
-
-
-@dataclass(frozen=True)
-class Placement:
-    limits: dict[str, Any]
-    node_selector: dict[str, str]
-    tolerations: list[dict[str, Any]]
-    affinity: dict[str, Any] | None
-
-
-def gpu_placement(spec: models.ObjectDetectorSpec) -> Placement:
-    """Where the pods may run: the one place that knows how GPUs are requested and found.
-
-    The user's nodeSelector/tolerations/affinity are merged with (not replaced by) what the GPU
-    needs; on a conflicting nodeSelector key the GPU's value wins, since the pod could not run
-    anywhere else.
-    """
-    node_selector = dict(spec.node_selector or {})
-    tolerations = [t.wire() for t in spec.tolerations or []]
-    limits: dict[str, Any] = {}
-    if spec.hardware == "gpu":
-        gpu = spec.gpu or models.GpuSpec()
-        limits[GPU_RESOURCE] = gpu.count
-        node_selector[GPU_PRESENT_LABEL] = "true"
-        if gpu.product:
-            node_selector[GPU_PRODUCT_LABEL] = gpu.product
-        gpu_toleration = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
-        if gpu_toleration not in tolerations:
-            tolerations.append(gpu_toleration)
-    return Placement(limits, node_selector, tolerations, spec.affinity or None)
-
-
-def container_resources(spec: models.ObjectDetectorSpec, placement: Placement) -> dict[str, Any]:
-    base = GPU_RESOURCES if spec.hardware == "gpu" else CPU_RESOURCES
-    overrides = spec.resources or models.ResourceOverrides()
-    requests = {**base["requests"], **(overrides.requests or {})}
-    # The GPU limit comes from spec.gpu, so a resources override cannot contradict it.
-    limits = {**base["limits"], **(overrides.limits or {}), **placement.limits}
-    return {"requests": requests, "limits": limits}
 
 
 def image(spec: models.ObjectDetectorSpec, settings: Settings) -> str:
