@@ -7,6 +7,8 @@ in one run: N server-side applies of a Deployment (as builders emits it), N merg
 ConfigMap (a stand-in for the status patch: same verb and content type) and N GETs, at
 concurrency 16. Prints, per client, the median wall time and the median CPU seconds this process
 spent, and the ratios. Starts its own control plane (localcluster) unless KUBECONFIG is set.
+kubernetes_asyncio is not a dependency of the operator: it is installed for this script alone,
+into ~/.cache/detector-operator/bench-deps, on first use.
 """
 from __future__ import annotations
 
@@ -21,6 +23,18 @@ import uuid
 from pathlib import Path
 
 from detector_operator import builders, kube, models
+
+SIDE_DEPS = Path(os.environ.get("DETECTOR_CACHE", Path.home() / ".cache" / "detector-operator")) / "bench-deps"
+
+
+def with_kubernetes_asyncio() -> None:
+    """Make kubernetes_asyncio importable here only (the operator never has it)."""
+    if not (SIDE_DEPS / "kubernetes_asyncio").is_dir():
+        print(f"installing kubernetes-asyncio into {SIDE_DEPS} (once) ...", flush=True)
+        import subprocess
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(SIDE_DEPS),
+                        "kubernetes-asyncio>=32,<37"], check=True)
+    sys.path.insert(0, str(SIDE_DEPS))
 from detector_operator.settings import FIELD_MANAGER, Settings
 
 CONCURRENCY = 16
@@ -96,6 +110,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    with_kubernetes_asyncio()
     cluster = None
     if not os.environ.get("KUBECONFIG"):
         from localcluster import Cluster

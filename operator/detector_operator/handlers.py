@@ -49,14 +49,14 @@ class _NoDiffBase(kopf.DiffBaseStorage):
 async def login(**_: Any) -> kopf.ConnectionInfo:
     """kopf authenticates exactly as kube.py does (one loader: exec plugins, tokens, certs).
 
-    kopf would otherwise pick a loader by which client libraries happen to be installed (pykube-ng
-    outranks kubernetes_asyncio), so one added dependency could split the two credential paths.
+    Without this handler kopf picks a loader by which client libraries happen to be installed, so
+    one added dependency could split the two credential paths.
     """
     creds = await kube.load_credentials()
     return kopf.ConnectionInfo(
         server=creds.server, ca_path=creds.ca_path, insecure=not creds.verify,
         scheme="Bearer" if creds.token else None, token=creds.token,
-        certificate_path=creds.cert_path, private_key_path=creds.key_path,
+        certificate_path=creds.cert_path, private_key_path=creds.key_path, expiration=creds.expires,
     )
 
 

@@ -1,9 +1,9 @@
 """The only module that talks to the Kubernetes API server.
 
 A small aiohttp client: server-side apply with one field manager, status merge patches, Events,
-reads and creates, with typed errors. Credentials come from kubernetes_asyncio's loaders
-(in-cluster service account, else the kubeconfig with its exec plugins), and kopf logs in with
-the very same (handlers.login), so the two can never disagree about a kubeconfig.
+reads and creates, with typed errors. Credentials come from credentials.py (in-cluster service
+account, else the kubeconfig with its exec plugins), and kopf logs in with the very same
+(handlers.login), so the two can never disagree about a kubeconfig.
 
 Why hand-written calls and not kubernetes_asyncio's API classes: measured side by side against
 the local control plane (`python bench/kube_client.py`: 300 applies of our Deployment, 300 merge
@@ -14,18 +14,18 @@ operator's hot path is exactly these calls, so they stay plain JSON over one poo
 
 from __future__ import annotations
 
+import asyncio
 import datetime
-import inspect
 import json
 import logging
 import socket
-import ssl
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from detector_operator import models
+from detector_operator import credentials, models
+from detector_operator.credentials import Credentials
 from detector_operator.settings import FIELD_MANAGER
 
 log = logging.getLogger(__name__)
@@ -104,46 +104,12 @@ def path(kind: str | Resource, namespace: str | None, name: str | None = None, s
     return out
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """How to reach and authenticate to the API server. kopf gets the same (handlers.login)."""
-
-    server: str
-    ca_path: str | None
-    verify: bool
-    cert_path: str | None
-    key_path: str | None
-    token: str | None  # a bearer token, without the "Bearer " scheme
-
-    @property
-    def auth_header(self) -> str | None:
-        return f"Bearer {self.token}" if self.token else None
-
-    def ssl_context(self) -> ssl.SSLContext | bool:
-        if not self.verify:
-            return False
-        ctx = ssl.create_default_context(cafile=self.ca_path)
-        if self.cert_path:
-            ctx.load_cert_chain(self.cert_path, self.key_path)
-        return ctx
-
-
 async def load_credentials() -> Credentials:
-    """In-cluster service account, else the kubeconfig (with its exec plugins, OIDC, ...), read by
-    kubernetes_asyncio's loaders: the one credential path for this module and for kopf."""
-    from kubernetes_asyncio import client, config
-
+    """credentials.load off the event loop (an exec plugin is a subprocess)."""
     try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        await config.load_kube_config()
-    cfg = client.Configuration.get_default_copy()
-    header = cfg.get_api_key_with_prefix("BearerToken")
-    if inspect.isawaitable(header):
-        header = await header
-    token = (header or "").removeprefix("Bearer ").strip() or None
-    return Credentials(server=cfg.host.rstrip("/"), ca_path=cfg.ssl_ca_cert, verify=bool(cfg.verify_ssl),
-                       cert_path=cfg.cert_file, key_path=cfg.key_file, token=token)
+        return await asyncio.to_thread(credentials.load)
+    except credentials.CredentialsError as e:
+        raise Unavailable(0, "NoCredentials", str(e)) from None
 
 
 class Kube:
@@ -176,6 +142,8 @@ class Kube:
         params: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        if self.credentials.expired():  # an exec plugin's token: get the next one before it is refused
+            self.credentials = await load_credentials()
         headers = {"Accept": "application/json"}
         if self.credentials.auth_header:
             headers["Authorization"] = self.credentials.auth_header
@@ -190,7 +158,7 @@ class Kube:
                 ) as rsp:
                     text = await rsp.text()
                     if rsp.status == 401 and attempt == 1:
-                        # A rotated service-account token: load it again and retry once.
+                        # A rotated or revoked token: load it again and retry once.
                         self.credentials = await load_credentials()
                         if self.credentials.auth_header:
                             headers["Authorization"] = self.credentials.auth_header
