@@ -28,6 +28,9 @@ CHILD_RESOURCES = (("apps", "v1", "deployments"), ("v1", "services"), ("v1", "po
 CHILD_SELECTOR = f"{builders.MANAGED_BY_LABEL}={builders.MANAGED_BY},{DETECTOR_LABEL}"
 # A burst of child events (a rollout's pods) settles into one sync this much later.
 CHILD_SETTLE_SECONDS = 0.5
+# Syncs at once: enough to keep the client's connections busy (each sync makes 2-3 requests),
+# few enough that a burst of a thousand new detectors does not hold a thousand syncs' objects.
+SYNC_CONCURRENCY = 32
 
 
 class _NoDiffBase(kopf.DiffBaseStorage):
@@ -79,7 +82,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if not settings.peering.standalone and settings.peering.name:
         await peering.ensure(memo.kube, settings.peering.name, config.watch_namespaces)
     memo.syncer = Syncer(memo.kube, config, lookup=_no_lookup_yet)
-    memo.queue = WorkQueue(memo.syncer.run)
+    memo.queue = WorkQueue(memo.syncer.run, concurrency=SYNC_CONCURRENCY)
     memo.syncer.later = memo.queue.request_later
     # Only our children reach this process: the API server filters the child watches, so
     # thousands of unrelated pods cost neither memory nor CPU here.

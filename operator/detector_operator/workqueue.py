@@ -40,8 +40,12 @@ class WorkQueue(Generic[K]):
         jitter: float = 0.2,
         schedule: Schedule = _call_later,
         random: Callable[[], float] = _random.random,
+        concurrency: int | None = None,
     ) -> None:
+        """concurrency: at most this many runs at once (each run holds the objects it builds and
+        the answers it gets, so a burst of a thousand keys would otherwise hold them all at once)."""
         self._work = work
+        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self.max_backoff = max_backoff
         self.jitter = jitter
         self._schedule = schedule
@@ -105,7 +109,11 @@ class WorkQueue(Generic[K]):
 
     async def _run(self, key: K) -> None:
         try:
-            await self._work(key)
+            if self._slots is None:
+                await self._work(key)
+            else:
+                async with self._slots:
+                    await self._work(key)
         except Exception as error:  # noqa: BLE001 - one object's failure never stops the queue
             self._schedule_retry(key, error)
         else:

@@ -123,3 +123,23 @@ async def test_requests_later_settle_into_one_run_and_an_immediate_request_takes
     queue.request_later("a", 0.5)
     await queue.request("a")  # the ObjectDetector itself changed: run now, not twice
     assert runs == ["a", "a"] and timers.pending[0][2] is True
+
+
+async def test_concurrency_bounds_how_many_keys_run_at_once():
+    running, peak, release = set(), [0], asyncio.Event()
+
+    async def work(key):
+        running.add(key)
+        peak[0] = max(peak[0], len(running))
+        await release.wait()
+        running.discard(key)
+
+    queue = WorkQueue(work, concurrency=3)
+    tasks = [asyncio.create_task(queue.request(k)) for k in range(10)]
+    await asyncio.sleep(0)
+    for _ in range(100):  # let every request reach the semaphore
+        await asyncio.sleep(0)
+    assert len(running) == 3
+    release.set()
+    await asyncio.gather(*tasks)
+    assert peak[0] == 3 and not running
