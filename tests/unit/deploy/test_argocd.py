@@ -1,10 +1,13 @@
 """deploy/argocd/: sync waves, sync options, the ObjectDetector health check in Argo CD's layout."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
+
+from detector_operator import status
 
 from .argocd_health import evaluate, run_health_tests
 from .conftest import REPO, render
@@ -106,3 +109,34 @@ def test_runner_sandbox_matches_argo_cds_libraries():
     with pytest.raises(Exception, match="string"):
         evaluate('return {status = string.upper("healthy")}', {})
     assert evaluate('return {status = "Fine"}', {}).status == "Unknown"
+
+
+def _without_degraded(ready_status: str, reason: str, message: str) -> dict:
+    """The captured healthy object with Ready changed and no Degraded condition: the status an
+    older operator, or a half-written status, leaves."""
+    obj = yaml.safe_load((CUSTOMIZATION / "testdata/healthy.yaml").read_text())
+    conditions = [c for c in obj["status"]["conditions"] if c["type"] != "Degraded"]
+    for c in conditions:
+        if c["type"] == "Ready":
+            c.update(status=ready_status, reason=reason, message=message)
+    obj["status"]["conditions"] = conditions
+    return obj
+
+
+def test_health_lua_failure_reasons_are_the_operators():
+    text = (CUSTOMIZATION / "health.lua").read_text()
+    table = re.search(r"local failures = \{(.*?)\}", text, re.S).group(1)
+    assert set(re.findall(r"(\w+) = true", table)) == set(status.FAILURES)
+
+
+@pytest.mark.parametrize("reason", sorted(status.FAILURES))
+def test_a_failure_reason_on_ready_alone_is_degraded(reason):
+    script = (CUSTOMIZATION / "health.lua").read_text()
+    health = evaluate(script, _without_degraded("False", reason, f"pod x: {reason} here"))
+    assert (health.status, health.message) == ("Degraded", f"pod x: {reason} here")
+
+
+def test_a_converging_ready_without_degraded_stays_progressing():
+    script = (CUSTOMIZATION / "health.lua").read_text()
+    health = evaluate(script, _without_degraded("False", "Deploying", "0/1 replicas ready"))
+    assert (health.status, health.message) == ("Progressing", "0/1 replicas ready")

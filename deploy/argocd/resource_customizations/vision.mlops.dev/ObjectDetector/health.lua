@@ -35,7 +35,22 @@ if degraded ~= nil and degraded.status == "True" then
   return hs
 end
 
+-- A status without a Degraded condition (an older operator, or a status half-written) is judged
+-- by Ready's reason alone. The same reasons as the operator's status.FAILURES (a unit test checks).
+local failures = {
+  ClaimNotFound = true,
+  InvalidSpec = true,
+  ModelLoadFailed = true,
+  ServerCrashLooping = true,
+  Unschedulable = true,
+}
 local ready = condition(status.conditions, "Ready")
+if degraded == nil and ready ~= nil and ready.status == "False" and failures[ready.reason] then
+  hs.status = "Degraded"
+  hs.message = ready.message or ready.reason
+  return hs
+end
+
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = ready.message or "Ready"
