@@ -212,8 +212,8 @@ class Syncer:
     def _context(self, key: Key) -> SyncContext | None:
         seen = self.lookup(key)
         od = seen.detector
-        if od is None:
-            return None
+        if od is None or od.deleting:
+            return None  # nothing to keep in shape: the garbage collector is taking the children
         state = self.states.get(key)
         if state is None or state.uid != od.uid:  # new, or deleted and re-created under the same name
             state = self.states[key] = State(uid=od.uid)
@@ -225,7 +225,8 @@ class Syncer:
 
     async def _owner_still_exists(self, ctx: SyncContext) -> bool:
         current = await self.kube.get(models.KIND, ctx.owner.namespace, ctx.owner.name)
-        return current is not None and current["metadata"]["uid"] == ctx.owner.uid
+        return (current is not None and current["metadata"]["uid"] == ctx.owner.uid
+                and not current["metadata"].get("deletionTimestamp"))
 
     async def _apply(self, ctx: SyncContext, reason: ApplyReason) -> None:
         assert ctx.spec is not None

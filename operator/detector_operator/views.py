@@ -22,6 +22,9 @@ class Detector:
     generation: int
     spec: dict[str, Any]
     status: dict[str, Any]
+    # Being deleted (deletionTimestamp set): a foreground deletion, as Argo CD's prune does,
+    # removes the children first while the detector still exists.
+    deleting: bool = False
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> Detector:
@@ -30,6 +33,7 @@ class Detector:
             namespace=meta["namespace"], name=meta["name"], uid=meta["uid"],
             generation=meta.get("generation", 0),
             spec=dict(body.get("spec") or {}), status=dict(body.get("status") or {}),
+            deleting=bool(meta.get("deletionTimestamp")),
         )
 
 

@@ -21,6 +21,7 @@ class RecordingKube:
         self.fail_apply: Exception | None = None
         self.generation = 1
         self.exists = True
+        self.deleting = False
 
     async def apply(self, obj):
         if self.fail_apply:
@@ -42,7 +43,8 @@ class RecordingKube:
 
     async def get(self, kind, namespace, name):
         self.calls.append(("get", kind))
-        return {"metadata": {"uid": "u1"}} if self.exists else None
+        meta = {"uid": "u1", **({"deletionTimestamp": "2026-01-01T00:00:00Z"} if self.deleting else {})}
+        return {"metadata": meta} if self.exists else None
 
     def writes(self):
         return [c for c in self.calls if c[0] != "get"]
@@ -150,6 +152,28 @@ async def test_children_deleted_with_their_owner_are_not_recreated(setup):
     rec.child_deleted(KEY, "Deployment")
     await rec.request(KEY)
     assert client.writes() == []
+
+
+async def test_children_of_a_detector_being_deleted_are_not_recreated(setup):
+    # Foreground deletion (Argo CD's prune): the garbage collector deletes the children while
+    # the detector still exists with a deletionTimestamp; re-creating them would fight it.
+    world, client, rec = setup
+    await rec.request(KEY)
+    world.children_appear()
+    await rec.request(KEY)
+    client.calls.clear()
+    client.deleting = True
+    world.deployment = None
+    rec.child_deleted(KEY, "Deployment")
+    await rec.request(KEY)
+    assert client.writes() == []
+
+
+async def test_a_detector_seen_deleting_gets_no_apply_and_no_status(setup):
+    world, client, rec = setup
+    world.detector = Detector("ns", "cams", "u1", 1, {"modelUri": "gs://b/m"}, {}, deleting=True)
+    await rec.request(KEY)
+    assert client.calls == []
 
 
 async def test_deployment_edited_by_someone_else_is_reapplied(setup):
