@@ -111,16 +111,19 @@ def test_runner_sandbox_matches_argo_cds_libraries():
     assert evaluate('return {status = "Fine"}', {}).status == "Unknown"
 
 
-def _without_degraded(ready_status: str, reason: str, message: str) -> dict:
-    """The captured healthy object with Ready changed and no Degraded condition: the status an
-    older operator, or a half-written status, leaves."""
+def _captured_healthy(**changes: dict | None) -> dict:
+    """The captured healthy object with conditions changed by type (None drops one)."""
     obj = yaml.safe_load((CUSTOMIZATION / "testdata/healthy.yaml").read_text())
-    conditions = [c for c in obj["status"]["conditions"] if c["type"] != "Degraded"]
+    conditions = [c for c in obj["status"]["conditions"] if changes.get(c["type"], {}) is not None]
     for c in conditions:
-        if c["type"] == "Ready":
-            c.update(status=ready_status, reason=reason, message=message)
+        c.update(changes.get(c["type"]) or {})
     obj["status"]["conditions"] = conditions
     return obj
+
+
+def _without_degraded(ready_status: str, reason: str, message: str) -> dict:
+    """The status an older operator, or a half-written status, leaves: no Degraded condition."""
+    return _captured_healthy(Degraded=None, Ready={"status": ready_status, "reason": reason, "message": message})
 
 
 def test_health_lua_failure_reasons_are_the_operators():
@@ -140,3 +143,11 @@ def test_a_converging_ready_without_degraded_stays_progressing():
     script = (CUSTOMIZATION / "health.lua").read_text()
     health = evaluate(script, _without_degraded("False", "Deploying", "0/1 replicas ready"))
     assert (health.status, health.message) == ("Progressing", "0/1 replicas ready")
+
+
+def test_a_rollout_of_a_new_spec_is_progressing_while_old_pods_serve():
+    script = (CUSTOMIZATION / "health.lua").read_text()
+    rolling = _captured_healthy(Progressing={"status": "True", "reason": "RollingOut",
+                                             "message": "0/1 replicas updated"})
+    health = evaluate(script, rolling)
+    assert (health.status, health.message) == ("Progressing", "Rolling out: 0/1 replicas updated")

@@ -51,6 +51,15 @@ if degraded == nil and ready ~= nil and ready.status == "False" and failures[rea
   return hs
 end
 
+-- A new spec rolling out is not yet what Git asked for, even while the old pods keep serving
+-- (Ready=True): Argo CD shows a Deployment mid-rollout the same way.
+local progressing = condition(status.conditions, "Progressing")
+if ready ~= nil and ready.status == "True" and progressing ~= nil and progressing.status == "True" then
+  hs.status = "Progressing"
+  hs.message = "Rolling out: " .. (progressing.message or progressing.reason or "")
+  return hs
+end
+
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = ready.message or "Ready"
