@@ -10,17 +10,17 @@ export KUBECONFIG ?= $(CURDIR)/.local/cluster/kubeconfig
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds protos lint bench-operator bench-server
+.PHONY: help venv tools argocd argocd-up argocd-down argocd-status images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds protos lint bench-operator bench-server
 
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} \
 	  /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ##@ The two commands
-demo: venv tools ## the main job: control plane with CPU and GPU nodes, CRD, operator, samples Ready, a detection answered
+demo: venv tools argocd ## the main job: control plane with CPU and GPU nodes, CRD, operator, samples Ready, a detection answered
 	@bash hack/demo.sh
 
-test: venv tools test-tools images ## the whole test suite, as CI runs it (.ci/run)
+test: venv tools argocd test-tools images ## the whole test suite, as CI runs it (.ci/run)
 	@$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 ##@ Local control plane
@@ -36,6 +36,16 @@ cluster-status: venv ## what runs, with PIDs and logs
 demo-down: ## stop what `make demo` started
 	@bash hack/demo-down.sh
 
+##@ Local Argo CD (against the local control plane)
+argocd-up: venv argocd ## start redis, Argo CD's repo server and controller, a git server holding deploy/
+	@$(PY) -m localargocd up
+
+argocd-down: venv ## stop the local Argo CD and remove its state
+	@$(PY) -m localargocd down
+
+argocd-status: venv ## what runs, with PIDs and logs
+	@$(PY) -m localargocd status
+
 ##@ Development
 venv: $(VENV)/.installed ## the virtualenv with the operator, the server and the test tools
 
@@ -50,6 +60,9 @@ $(VENV)/.installed: pyproject.toml
 
 tools: ## build the pinned control-plane binaries (cached; about 10 min when cold)
 	@bash hack/install-tools.sh
+
+argocd: ## build the pinned Argo CD parts and kustomize, install redis (cached; 7-15 min when cold)
+	@bash hack/install-argocd.sh
 
 images: venv ## build the operator and CPU server images (buildah or docker; cached by content; ~8 min cold)
 	@$(PY) -m localimages build $(IMAGES)
