@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stops what `make demo` started (by recorded PIDs), then the local control plane.
+# Stops what `make demo` started (by recorded PIDs), then the local Argo CD and control plane.
 cd "$(dirname "$0")/.."
 DEMO=${DEMO_DIR:-.local/demo}
 for pidfile in "$DEMO"/*.pid; do
@@ -8,4 +8,6 @@ for pidfile in "$DEMO"/*.pid; do
   kill "$pid" 2>/dev/null && echo "stopped $(basename "$pidfile" .pid) (pid $pid)"
   rm -f "$pidfile"
 done
+rm -f "$DEMO"/*.port
+.venv/bin/python -m localargocd down --dir "${LOCALARGOCD_DIR:-.local/argocd}"
 .venv/bin/python -m localcluster down --dir "${LOCALCLUSTER_DIR:-.local/cluster}"

@@ -3,21 +3,41 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
-from localprocs import free_port
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_demo_brings_up_cluster_operator_ready_samples_and_answers_a_detection(tmp_path):
+def demo_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The demo in the test's own directories, so it runs beside a developer's own demo."""
     env = {**os.environ, "LOCALCLUSTER_DIR": str(tmp_path / "cluster"), "DEMO_DIR": str(tmp_path / "demo"),
-           "DEMO_SERVER_PORT": str(free_port()), "DEMO_MODEL_PORT": str(free_port()),
-           "DETECTOR_LIVENESS_PORT": str(free_port())}
+           "LOCALARGOCD_DIR": str(tmp_path / "argocd"), **extra}
     env.pop("KUBECONFIG", None)
+    for own in ("DEMO_SERVER_PORT", "DEMO_MODEL_PORT", "DEMO_GRPC_PORT", "DETECTOR_LIVENESS_PORT"):
+        if own not in extra:
+            env.pop(own, None)  # the demo picks free ones
+    return env
+
+
+def test_a_taken_port_stops_the_demo_before_it_starts_anything(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(["bash", "hack/demo.sh"], cwd=REPO, env=demo_env(tmp_path, DEMO_SERVER_PORT=str(port)),
+                             capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert f"port {port} for the inference server (HTTP) is taken by another process" in run.stderr
+    assert not (tmp_path / "cluster").exists()
+
+
+def test_demo_brings_up_cluster_operator_ready_samples_and_answers_a_detection(tmp_path):
+    env = demo_env(tmp_path)
     try:
         run = subprocess.run(["bash", "hack/demo.sh"], cwd=REPO, env=env, capture_output=True, text=True,
                              timeout=600)
@@ -33,8 +53,13 @@ def test_demo_brings_up_cluster_operator_ready_samples_and_answers_a_detection(t
         assert answer["detections"], "the tiny model finds boxes in the demo picture"
         scores = [d["score"] for d in answer["detections"]]
         assert scores == sorted(scores, reverse=True) and min(scores) >= 0.3
+        # The GitOps part: Argo CD delivered the tree from the local git repository.
+        gitops = out[out.index("GitOps: a real Argo CD"):]
+        for app in ("detector-operator-root", "detector-operator", "object-detectors"):
+            assert any(line.split()[:3] == [app, "Synced", "Healthy"] for line in gitops.splitlines()), app
+        assert any(line.split()[:1] == ["ssd-mobilenet"] and "Serving" in line for line in gitops.splitlines())
     finally:
         subprocess.run(["bash", "hack/demo-down.sh"], cwd=REPO, env=env, capture_output=True, timeout=120)
-    assert not (tmp_path / "cluster").exists()
+    assert not (tmp_path / "cluster").exists() and not (tmp_path / "argocd").exists()
     for pidfile in (tmp_path / "demo").glob("*.pid"):
         pytest.fail(f"demo-down left {pidfile.name}")
