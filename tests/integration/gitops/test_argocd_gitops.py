@@ -7,6 +7,7 @@ nothing; each later one starts from everything Synced and Healthy and leaves it 
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import datetime
 
@@ -57,6 +58,11 @@ def test_the_tree_syncs_from_nothing_in_order_with_no_failed_attempt(gitops: Git
     # No sync attempt failed on the way (argo-cd#25084's CRD-Established race would show here).
     failed = [(s.name, s.phase, s.message) for s in seen if s.phase in FAILED or s.retries]
     assert failed == []
+    # Both namespaces Argo CD created enforce PodSecurity restricted (the operator's from the
+    # overlay, the detectors' from the Application's managedNamespaceMetadata).
+    for ns in ("detector-operator-system", DETECTORS_NS):
+        labels = gitops.get(f"namespace/{ns}", namespace="default")["metadata"]["labels"]
+        assert labels.get("pod-security.kubernetes.io/enforce") == "restricted", ns
     # Each detector's health is computed by Argo CD from our Lua script: Healthy with Ready's message.
     app = gitops.app(DETECTORS_APP)
     resource = app.resource(KIND, SAMPLE)
@@ -134,9 +140,12 @@ def test_kubectl_scale_is_kept_and_a_hand_edit_is_healed(gitops: GitOps):
     scaled_at = time.time()
     wait_for(lambda: gitops.get(f"deployment/{SAMPLE}-detector")["spec"]["replicas"] == 3, timeout=30,
              message="the Deployment scaled to 3")
-    # Judge only once Argo CD has compared the live object after the scale.
+    # Judge only once Argo CD has compared the live object after the scale. reconciledAt has whole
+    # seconds, so the refresh is asked for once the clock has passed the scale's second.
+    after = math.ceil(scaled_at)
+    wait_for(lambda: time.time() >= after, timeout=2, interval=0.05, message="the next second")
     gitops.refresh(DETECTORS_APP)
-    wait_for(lambda: reconciled_at(gitops.app(DETECTORS_APP)) > scaled_at + 1, timeout=60,
+    wait_for(lambda: reconciled_at(gitops.app(DETECTORS_APP)) >= after, timeout=60,
              message="a comparison after the scale")
     app = gitops.wait_app(DETECTORS_APP, timeout=60)
     assert app.sync == "Synced"
