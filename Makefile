@@ -61,7 +61,7 @@ $(VENV)/.installed: pyproject.toml
 tools: ## build the pinned control-plane binaries (cached; about 10 min when cold)
 	@bash hack/install-tools.sh
 
-argocd: ## build the pinned Argo CD parts and kustomize, install redis (cached; 7-15 min when cold)
+argocd: ## build the pinned Argo CD parts and kustomize, install redis (cached; about 7 min when cold)
 	@bash hack/install-argocd.sh
 
 images: venv ## build the operator and CPU server images (buildah or docker; cached by content; ~8 min cold)

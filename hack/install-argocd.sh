@@ -10,28 +10,14 @@
 # (an embedded web app) out of the binary.
 set -euo pipefail
 
-# shellcheck source=hack/versions.env
-source "$(dirname "$0")/versions.env"
-CACHE="${DETECTOR_CACHE:-$HOME/.cache/detector-operator}"
-BIN="$CACHE/bin"
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
-mkdir -p "$BIN"
-
-start=$SECONDS
-say() { printf '[install-argocd +%4ds] %s\n' $((SECONDS - start)) "$*"; }
-
-with_heartbeat() {
-  local label=$1; shift
-  ( while sleep 30; do say "still building $label ..."; done ) &
-  local hb=$!
-  if "$@"; then kill $hb 2>/dev/null; wait $hb 2>/dev/null || true
-  else local rc=$?; kill $hb 2>/dev/null; wait $hb 2>/dev/null || true; return $rc; fi
-}
+TOOL=install-argocd
+# shellcheck source=hack/gobuild.sh
+source "$(dirname "$0")/gobuild.sh"
 
 build_argocd() {
   local out="$BIN/argocd-$ARGOCD_VERSION" crds="$CACHE/argocd-crds-$ARGOCD_VERSION"
   if [ -x "$out" ] && [ -f "$crds/application-crd.yaml" ]; then say "argocd $ARGOCD_VERSION: cached"; return; fi
-  say "argocd $ARGOCD_VERSION: resolving modules (cold build takes 7-15 min on 2 cores)"
+  say "argocd $ARGOCD_VERSION: resolving modules (cold build takes about 6 min on 2 cores)"
   local work="$CACHE/build/argocd-$ARGOCD_VERSION" info gomod dir
   mkdir -p "$work"
   info=$(go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION")

@@ -6,24 +6,9 @@
 # module to its published tag builds them as ordinary dependencies.
 set -euo pipefail
 
-# shellcheck source=hack/versions.env
-source "$(dirname "$0")/versions.env"
-CACHE="${DETECTOR_CACHE:-$HOME/.cache/detector-operator}"
-BIN="$CACHE/bin"
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
-mkdir -p "$BIN"
-
-start=$SECONDS
-say() { printf '[install-tools +%4ds] %s\n' $((SECONDS - start)) "$*"; }
-
-# Prints a dot-per-30s heartbeat while a long build runs, so a cold build never looks hung.
-with_heartbeat() {
-  local label=$1; shift
-  ( while sleep 30; do say "still building $label ..."; done ) &
-  local hb=$!
-  if "$@"; then kill $hb 2>/dev/null; wait $hb 2>/dev/null || true
-  else local rc=$?; kill $hb 2>/dev/null; wait $hb 2>/dev/null || true; return $rc; fi
-}
+TOOL=install-tools
+# shellcheck source=hack/gobuild.sh
+source "$(dirname "$0")/gobuild.sh"
 
 have() { [ -x "$BIN/$1-$2" ]; }
 

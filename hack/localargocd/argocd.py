@@ -22,7 +22,6 @@ from pathlib import Path
 import localprocs
 from localcluster import kubectl_path
 from localcluster.versions import BIN_DIR, CACHE, pinned_versions
-from localprocs import alive, free_port
 
 from .gitrepo import GitRepo
 
@@ -68,8 +67,12 @@ class ArgoCD:
     app_resync_seconds: int = 30
 
     @property
+    def _procs(self) -> localprocs.ProcessGroup:
+        return localprocs.ProcessGroup(self.state_dir, COMPONENTS, "localargocd")
+
+    @property
     def logs(self) -> Path:
-        return self.state_dir / "logs"
+        return self._procs.logs
 
     @property
     def git(self) -> GitRepo:
@@ -77,57 +80,40 @@ class ArgoCD:
 
     @property
     def repo_url(self) -> str:
-        return self.git.url(self._state()["ports"]["git"])
-
-    @property
-    def _state_file(self) -> Path:
-        return self.state_dir / "state.json"
-
-    def _state(self) -> dict:
-        try:
-            return json.loads(self._state_file.read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def _save(self, state: dict) -> None:
-        self._state_file.write_text(json.dumps(state, indent=2))
+        return self.git.url(self._procs.state()["ports"]["git"])
 
     # ---- public -------------------------------------------------------------------------------
 
     def running(self) -> bool:
-        pids = self._state().get("pids", {})
-        return set(pids) == set(COMPONENTS) and all(alive(p) for p in pids.values())
+        return self._procs.all_alive()
 
     def up(self, timeout: float = 90.0) -> None:
         if self.running():
             log(f"already running; git repository {self.repo_url}")
             return
+        procs = self._procs
         if self.state_dir.exists():
             log("found a partial Argo CD: cleaning it up first")
-            self.down(quiet=True)
+            procs.stop_all(quiet=True)
         started = time.monotonic()
         parts = Parts.require()
-        self.state_dir.mkdir(parents=True)
-        self.logs.mkdir()
+        state = procs.create(("redis", "git", "repo", "repo_metrics", "controller_metrics"))
+        ports = state["ports"]
         bin_dir = self._link_commands(parts)
-        ports = {name: free_port() for name in ("redis", "git", "repo", "repo_metrics", "controller_metrics")}
-        state = {"pids": {}, "ports": ports}
-        self._save(state)
         try:
             self._bootstrap_cluster(parts)
             self.git.create()
-            self._start(state, "redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(ports["redis"]),
+            procs.start(state, "redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(ports["redis"]),
                                          "--save", "", "--appendonly", "no", "--protected-mode", "yes"])
-            state["pids"]["git-daemon"] = self.git.serve(ports["git"])
-            self._save(state)
+            procs.adopt(state, "git-daemon", self.git.serve(ports["git"], procs.log_of("git-daemon")))
             env = self._env(bin_dir)
-            self._start(state, "repo-server", [
+            procs.start(state, "repo-server", [
                 str(bin_dir / "argocd-repo-server"), "--address", "127.0.0.1", "--port", str(ports["repo"]),
                 "--metrics-address", "127.0.0.1", "--metrics-port", str(ports["repo_metrics"]),
                 "--redis", f"127.0.0.1:{ports['redis']}", "--disable-tls",
-                # Polling finds a new commit within app-resync + this, not the default 3 minutes.
+                # Polling finds a new commit within app-resync (+ jitter) + this, not 3 minutes more.
                 "--revision-cache-expiration", "10s", "--loglevel", "info"], env=env)
-            self._start(state, "application-controller", [
+            procs.start(state, "application-controller", [
                 str(bin_dir / "argocd-application-controller"), "--kubeconfig", str(self.kubeconfig),
                 "--namespace", NAMESPACE, "--redis", f"127.0.0.1:{ports['redis']}",
                 "--repo-server", f"127.0.0.1:{ports['repo']}", "--repo-server-plaintext",
@@ -135,44 +121,28 @@ class ArgoCD:
                 "--app-resync", str(self.app_resync_seconds), "--self-heal-timeout-seconds", "0",
                 # Per-resource health (and our Lua script's message) in Application.status.resources.
                 "--persist-resource-health", "--loglevel", "info"], env=env)
-            self._wait(lambda: self._http_ok(f"http://127.0.0.1:{ports['repo_metrics']}/metrics"), timeout,
-                       "the repo server", state)
-            self._wait(lambda: self._http_ok(f"http://127.0.0.1:{ports['controller_metrics']}/healthz"),
-                       timeout, "the application controller", state)
+            procs.wait(state, lambda: self._http_ok(f"http://127.0.0.1:{ports['repo_metrics']}/metrics"), timeout,
+                       "the repo server")
+            procs.wait(state, lambda: self._http_ok(f"http://127.0.0.1:{ports['controller_metrics']}/healthz"),
+                       timeout, "the application controller")
         except BaseException:
             log(f"start-up failed: logs are in {self.logs}")
             raise
         log(f"up in {time.monotonic() - started:.1f}s; git repository {self.repo_url}")
 
     def down(self, quiet: bool = False) -> None:
-        state = self._state()
-        for name in reversed(COMPONENTS):
-            pid = state.get("pids", {}).get(name)
-            if pid and alive(pid):
-                localprocs.stop(pid)
-                if not quiet:
-                    log(f"stopped {name} (pid {pid})")
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-        if not quiet:
-            log(f"removed {self.state_dir}")
+        self._procs.stop_all(quiet)
 
     def status(self) -> str:
-        state = self._state()
-        if not state:
+        if not self._procs.state():
             return f"no Argo CD in {self.state_dir}"
-        lines = [f"state: {self.state_dir}", f"git repository: {self.repo_url}",
-                 f"cluster: {self.kubeconfig}"]
-        for name in COMPONENTS:
-            pid = state.get("pids", {}).get(name)
-            word = "running" if pid and alive(pid) else "stopped"
-            log_path = self.git.log_path if name == "git-daemon" else self.logs / f"{name}.log"
-            lines.append(f"  {name:<24} pid {pid or '-':<8} {word:<8} log {log_path}")
-        return "\n".join(lines)
+        return "\n".join([f"state: {self.state_dir}", f"git repository: {self.repo_url}",
+                          f"cluster: {self.kubeconfig}", *self._procs.status_lines()])
 
     def rss_mib(self) -> dict[str, float]:
         """Resident memory of each process, for the README's figures."""
         out = {}
-        for name, pid in self._state().get("pids", {}).items():
+        for name, pid in self._procs.state().get("pids", {}).items():
             try:
                 kib = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                            if line.startswith("VmRSS:"))
@@ -240,22 +210,6 @@ class ArgoCD:
                 # The in-cluster destination (https://kubernetes.default.svc) then means KUBECONFIG.
                 "ARGOCD_FAKE_IN_CLUSTER": "true", "KUBECONFIG": str(self.kubeconfig),
                 "ARGOCD_GPG_ENABLED": "false"}
-
-    def _start(self, state: dict, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
-        proc = localprocs.start(cmd, self.logs / f"{name}.log", env=env, cwd=self.state_dir)
-        state["pids"][name] = proc.pid
-        self._save(state)
-        log(f"started {name} (pid {proc.pid})")
-
-    def _wait(self, check, timeout: float, what: str, state: dict) -> None:
-        def ready() -> bool:
-            for name, pid in state["pids"].items():
-                if not alive(pid):
-                    raise RuntimeError(f"{name} exited while waiting for {what}:\n"
-                                       f"{localprocs.tail(self.logs / f'{name}.log', 40)}")
-            return check()
-
-        localprocs.wait_for(ready, timeout=timeout, message=f"{what} (logs: {self.logs})")
 
     @staticmethod
     def _http_ok(url: str) -> bool:

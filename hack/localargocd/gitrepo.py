@@ -26,7 +26,7 @@ def git(*args: str, cwd: Path) -> str:
 
 @dataclass
 class GitRepo:
-    """root: where the bare repository, the working clone and the daemon's log live."""
+    """root: where the bare repository and the working clone live."""
 
     root: Path
     name: str = "detector-operator.git"
@@ -39,10 +39,6 @@ class GitRepo:
     def work(self) -> Path:
         return self.root / "work"
 
-    @property
-    def log_path(self) -> Path:
-        return self.root / "git-daemon.log"
-
     def create(self) -> None:
         """An empty bare repository with a working clone whose commits are pushed to it."""
         self.bare.mkdir(parents=True)
@@ -50,13 +46,13 @@ class GitRepo:
         git("clone", "--quiet", str(self.bare), str(self.work), cwd=self.root)
         git("checkout", "--quiet", "-B", BRANCH, cwd=self.work)
 
-    def serve(self, port: int) -> int:
+    def serve(self, port: int, log_path: Path) -> int:
         """Start git-daemon for the bare repository on 127.0.0.1:port; returns its PID."""
         proc = localprocs.start([GIT_DAEMON, "--reuseaddr", "--export-all", "--informative-errors",
                                  f"--base-path={self.bare.parent}", "--listen=127.0.0.1", f"--port={port}",
-                                 str(self.bare.parent)], self.log_path)
+                                 str(self.bare.parent)], log_path)
         localprocs.wait_for(lambda: proc.poll() is None and localprocs.port_taken(port), timeout=15,
-                            message=f"git-daemon on 127.0.0.1:{port} ({self.log_path})")
+                            message=f"git-daemon on 127.0.0.1:{port} ({log_path})")
         return proc.pid
 
     def url(self, port: int) -> str:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import localprocs
-from localprocs import alive, free_port
 
 from . import pki
 from .versions import BIN_DIR, Binaries
@@ -68,66 +67,54 @@ class Cluster:
         return self.state_dir / "logs" / "audit.log"
 
     @property
-    def _state_file(self) -> Path:
-        return self.state_dir / "state.json"
-
-    @property
     def _pki(self) -> Path:
         return self.state_dir / "pki"
 
     @property
+    def _procs(self) -> localprocs.ProcessGroup:
+        return localprocs.ProcessGroup(self.state_dir, COMPONENTS, "localcluster")
+
+    @property
     def _logs(self) -> Path:
-        return self.state_dir / "logs"
+        return self._procs.logs
 
-    def _state(self) -> dict:
-        try:
-            return json.loads(self._state_file.read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def _save(self, state: dict) -> None:
-        self._state_file.write_text(json.dumps(state, indent=2))
+    def _apiserver_port(self) -> int:
+        return self._procs.state()["ports"]["apiserver"]
 
     # ---- public -------------------------------------------------------------------------------
 
     def running(self) -> bool:
-        state = self._state()
-        pids = state.get("pids", {})
-        if set(pids) != set(COMPONENTS) or not all(alive(p) for p in pids.values()):
-            return False
-        return self._readyz(state["apiserver_port"])
+        return self._procs.all_alive() and self._readyz(self._apiserver_port())
 
     def up(self, timeout: float = 120.0) -> None:
         if self.running():
             log(f"already running; KUBECONFIG={self.kubeconfig}")
             return
+        procs = self._procs
         if self.state_dir.exists():
             log("found a partial cluster: cleaning it up first")
-            self.down(quiet=True)
+            procs.stop_all(quiet=True)
         started = time.monotonic()
         bins = Binaries.require()
-        self.state_dir.mkdir(parents=True)
-        self._logs.mkdir()
+        state = procs.create(("etcd", "etcd_peer", "apiserver", "cm", "scheduler", "kwok"))
+        ports = state["ports"]
         pki.make_pki(self._pki, CLIENTS, SERVICE_IP)
-        ports = {name: free_port() for name in ("etcd", "etcd_peer", "apiserver", "cm", "scheduler", "kwok")}
-        state = {"pids": {}, "apiserver_port": ports["apiserver"], "ports": ports}
-        self._save(state)
         server = f"https://127.0.0.1:{ports['apiserver']}"
         for name in CLIENTS:
             self._write_kubeconfig(self.state_dir / f"{name}.kubeconfig", server, name)
         shutil.copy(self.state_dir / "admin.kubeconfig", self.kubeconfig)
 
         try:
-            self._start(state, "etcd", self._etcd_cmd(bins, ports))
-            self._wait(lambda: self._http_ok(f"http://127.0.0.1:{ports['etcd']}/health"), 30, "etcd", state)
-            self._start(state, "kube-apiserver", self._apiserver_cmd(bins, ports))
-            self._wait(lambda: self._readyz(ports["apiserver"]), timeout, "kube-apiserver", state)
-            self._start(state, "kube-controller-manager", self._cm_cmd(bins, ports))
-            self._start(state, "kube-scheduler", self._scheduler_cmd(bins, ports))
-            self._start(state, "kwok", self._kwok_cmd(bins, ports))
+            procs.start(state, "etcd", self._etcd_cmd(bins, ports))
+            procs.wait(state, lambda: self._http_ok(f"http://127.0.0.1:{ports['etcd']}/health"), 30, "etcd")
+            procs.start(state, "kube-apiserver", self._apiserver_cmd(bins, ports))
+            procs.wait(state, lambda: self._readyz(ports["apiserver"]), timeout, "kube-apiserver")
+            procs.start(state, "kube-controller-manager", self._cm_cmd(bins, ports))
+            procs.start(state, "kube-scheduler", self._scheduler_cmd(bins, ports))
+            procs.start(state, "kwok", self._kwok_cmd(bins, ports))
             self._register_nodes()
-            self._wait(self._nodes_ready, timeout, "4 Ready nodes", state)
-            self._wait(self._default_sa_exists, timeout, "the default ServiceAccount", state)
+            procs.wait(state, self._nodes_ready, timeout, "4 Ready nodes")
+            procs.wait(state, self._default_sa_exists, timeout, "the default ServiceAccount")
         except BaseException:
             log(f"start-up failed: logs are in {self._logs}")
             raise
@@ -135,48 +122,15 @@ class Cluster:
         log(f"export KUBECONFIG={self.kubeconfig}")
 
     def down(self, quiet: bool = False) -> None:
-        state = self._state()
-        # Stop in reverse start order so nothing logs errors about a dependency vanishing first.
-        for name in reversed(COMPONENTS):
-            pid = state.get("pids", {}).get(name)
-            if pid and alive(pid):
-                localprocs.stop(pid)
-                if not quiet:
-                    log(f"stopped {name} (pid {pid})")
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-        if not quiet:
-            log(f"removed {self.state_dir}")
+        self._procs.stop_all(quiet)
 
     def status(self) -> str:
-        state = self._state()
-        if not state:
+        if not self._procs.state():
             return f"no cluster in {self.state_dir}"
-        lines = [f"state: {self.state_dir}", f"kubeconfig: {self.kubeconfig}",
-                 f"api server: https://127.0.0.1:{state['apiserver_port']} "
-                 f"({'ready' if self._readyz(state['apiserver_port']) else 'NOT ready'})"]
-        for name in COMPONENTS:
-            pid = state.get("pids", {}).get(name)
-            state_word = "running" if pid and alive(pid) else "stopped"
-            lines.append(f"  {name:<24} pid {pid or '-':<8} {state_word:<8} log {self._logs / (name + '.log')}")
-        return "\n".join(lines)
-
-    # ---- processes ----------------------------------------------------------------------------
-
-    def _start(self, state: dict, name: str, cmd: list[str]) -> None:
-        proc = localprocs.start(cmd, self._logs / f"{name}.log", cwd=self.state_dir)
-        state["pids"][name] = proc.pid
-        self._save(state)
-        log(f"started {name} (pid {proc.pid})")
-
-    def _wait(self, check, timeout: float, what: str, state: dict) -> None:
-        def ready() -> bool:
-            for name, pid in state["pids"].items():
-                if not alive(pid):
-                    log_tail = localprocs.tail(self._logs / f"{name}.log", 40)
-                    raise RuntimeError(f"{name} exited while waiting for {what}:\n{log_tail}")
-            return check()
-
-        localprocs.wait_for(ready, timeout=timeout, message=f"{what} (logs: {self._logs})")
+        port = self._apiserver_port()
+        return "\n".join([f"state: {self.state_dir}", f"kubeconfig: {self.kubeconfig}",
+                          f"api server: https://127.0.0.1:{port} ({'ready' if self._readyz(port) else 'NOT ready'})",
+                          *self._procs.status_lines()])
 
     # ---- command lines ------------------------------------------------------------------------
 
@@ -259,7 +213,7 @@ class Cluster:
         return ctx
 
     def _get(self, path: str) -> tuple[int, bytes]:
-        port = self._state()["apiserver_port"]
+        port = self._apiserver_port()
         try:
             with urllib.request.urlopen(f"https://127.0.0.1:{port}{path}", context=self._ssl(), timeout=5) as r:
                 return r.status, r.read()

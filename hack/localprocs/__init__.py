@@ -6,14 +6,17 @@ stopped or a port is found lands everywhere at once.
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
@@ -123,4 +126,90 @@ def tail(path: Path, lines: int = 60) -> str:
         return ""
 
 
-__all__ = ["LOOPBACK", "WaitTimeout", "alive", "free_port", "port_taken", "start", "stop", "tail", "wait_for"]
+@dataclass
+class ProcessGroup:
+    """The processes one tool runs from `state_dir` (localcluster, localargocd): PIDs and ports in
+    state.json, one log per process in logs/, so `stop_all` stops exactly what was started and
+    removes exactly what was written."""
+
+    state_dir: Path
+    components: tuple[str, ...]  # in start order; stopped in reverse
+    tag: str  # prefixes what it prints, e.g. "localcluster"
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    def log_of(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def say(self, msg: str) -> None:
+        print(f"[{self.tag}] {msg}", flush=True)
+
+    def state(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.state_dir / "state.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def save(self, state: dict[str, Any]) -> None:
+        (self.state_dir / "state.json").write_text(json.dumps(state, indent=2))
+
+    def all_alive(self) -> bool:
+        pids = self.state().get("pids", {})
+        return set(pids) == set(self.components) and all(alive(p) for p in pids.values())
+
+    def create(self, ports: Sequence[str]) -> dict[str, Any]:
+        """A fresh state directory with a free port for each name; the state to pass around."""
+        self.state_dir.mkdir(parents=True)
+        self.logs.mkdir()
+        state = {"pids": {}, "ports": {name: free_port() for name in ports}}
+        self.save(state)
+        return state
+
+    def start(self, state: dict[str, Any], name: str, cmd: Sequence[str],
+              env: Mapping[str, str] | None = None) -> None:
+        proc = start(cmd, self.log_of(name), env=env, cwd=self.state_dir)
+        self.adopt(state, name, proc.pid)
+
+    def adopt(self, state: dict[str, Any], name: str, pid: int) -> None:
+        """Track a process started elsewhere (its log must be `log_of(name)`)."""
+        state["pids"][name] = pid
+        self.save(state)
+        self.say(f"started {name} (pid {pid})")
+
+    def wait(self, state: dict[str, Any], check: Callable[[], Any], timeout: float, what: str) -> None:
+        """wait_for(check), failing at once with its log when one of the processes exits."""
+        def ready() -> Any:
+            for name, pid in state["pids"].items():
+                if not alive(pid):
+                    raise RuntimeError(f"{name} exited while waiting for {what}:\n{tail(self.log_of(name), 40)}")
+            return check()
+
+        wait_for(ready, timeout=timeout, message=f"{what} (logs: {self.logs})")
+
+    def stop_all(self, quiet: bool = False) -> None:
+        pids = self.state().get("pids", {})
+        # Reverse start order, so nothing logs errors about a dependency vanishing first.
+        for name in reversed(self.components):
+            pid = pids.get(name)
+            if pid and alive(pid):
+                stop(pid)
+                if not quiet:
+                    self.say(f"stopped {name} (pid {pid})")
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        if not quiet:
+            self.say(f"removed {self.state_dir}")
+
+    def status_lines(self) -> list[str]:
+        pids = self.state().get("pids", {})
+        lines = []
+        for name in self.components:
+            pid = pids.get(name)
+            word = "running" if pid and alive(pid) else "stopped"
+            lines.append(f"  {name:<24} pid {pid or '-':<8} {word:<8} log {self.log_of(name)}")
+        return lines
+
+
+__all__ = ["LOOPBACK", "ProcessGroup", "WaitTimeout", "alive", "free_port", "port_taken", "start", "stop", "tail",
+           "wait_for"]

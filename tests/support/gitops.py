@@ -9,17 +9,17 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from localargocd import ArgoCD, GitRepo, fork
-from localcluster import Cluster, kubectl_path
+from localcluster import Cluster
 from localprocs import wait_for
 
 from .argo import AppWatch, Seen
-from .kube import REPO
+from .kube import REPO, kubectl
 from .operator_process import OperatorProcess
 
 ROOT, OPERATOR_APP, DETECTORS_APP = "detector-operator-root", "detector-operator", "object-detectors"
@@ -35,18 +35,13 @@ class GitOps:
     operator: OperatorProcess
     watch: AppWatch
     root_applied_at: float = 0.0
-    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def git(self) -> GitRepo:
         return self.argocd.git
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([kubectl_path(), f"--kubeconfig={self.cluster.kubeconfig}", *args], input=input,
-                                text=True, capture_output=True, timeout=60)
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-        return result
+        return kubectl(*args, input=input, check=check, kubeconfig=self.cluster.kubeconfig)
 
     def get(self, *what: str, namespace: str = DETECTORS_NS) -> dict[str, Any]:
         return json.loads(self.kubectl("-n", namespace, "get", *what, "-o", "json").stdout)

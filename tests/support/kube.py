@@ -18,10 +18,12 @@ SAMPLES = REPO / "samples"
 CRD_NAME = "objectdetectors.vision.mlops.dev"
 
 
-def kubectl(*args: str, input: str | None = None, check: bool = True,
-            timeout: float = 60) -> subprocess.CompletedProcess:
-    """Runs the real kubectl against $KUBECONFIG; raises with kubectl's stderr when check fails."""
-    result = subprocess.run([kubectl_path(), *args], input=input, text=True, capture_output=True,
+def kubectl(*args: str, input: str | None = None, check: bool = True, timeout: float = 60,
+            kubeconfig: Path | None = None) -> subprocess.CompletedProcess:
+    """Runs the real kubectl against `kubeconfig` (default $KUBECONFIG); raises with kubectl's
+    stderr when check fails."""
+    chosen = [f"--kubeconfig={kubeconfig}"] if kubeconfig else []
+    result = subprocess.run([kubectl_path(), *chosen, *args], input=input, text=True, capture_output=True,
                             timeout=timeout, env=os.environ.copy())
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
