@@ -32,7 +32,7 @@ DETECTORS_DIR = "deploy/argocd/detectors"
 class GitOps:
     cluster: Cluster
     argocd: ArgoCD
-    operator: OperatorProcess
+    operator: OperatorProcess | None
     watch: AppWatch
     root_applied_at: float = 0.0
 
@@ -105,13 +105,18 @@ def running_tree(state_root: Path, log_dir: Path) -> Iterator[GitOps]:
         cluster.up()
         argocd.up()
         fork.publish(argocd.git, argocd.repo_url)
-        # The operator runs before its CRD exists, as its Deployment would once Argo CD starts it.
-        operator = OperatorProcess(log_dir, env={"KUBECONFIG": str(cluster.kubeconfig)}).start()
         watch = AppWatch(cluster.kubeconfig).start()
-        state = GitOps(cluster, argocd, operator, watch)
+        state = GitOps(cluster, argocd, None, watch)
         state.root_applied_at = time.monotonic()
         # The user's one hand-made step: the root Application, as the fork holds it.
         state.kubectl("apply", "-n", "argocd", "-f", "-", input=fork.root_application(argocd.git))
+        # The operator (a local process standing in for the Deployment Argo CD applies, which
+        # kwok only simulates) starts once its CRD is served, as that Deployment would (wave 0
+        # after the CRDs' wave -1). Started earlier, kopf can miss the CRD for good: it looks
+        # again only on CRD events, and discovery may lag the last of them.
+        wait_for(lambda: state.kubectl("get", "objectdetectors", "-A", check=False).returncode == 0,
+                 timeout=180, interval=0.5, message="the ObjectDetector CRD served (synced by Argo CD)")
+        operator = state.operator = OperatorProcess(log_dir, env={"KUBECONFIG": str(cluster.kubeconfig)}).start()
         yield state
     finally:
         if watch:
