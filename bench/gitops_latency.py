@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import localprocs
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,6 +55,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="commits timed with the refresh annotation")
     parser.add_argument("--polling-rounds", type=int, default=3, help="commits timed by polling alone")
     args = parser.parse_args()
+    localprocs.exit_on_sigterm()  # a killed run still takes its cluster and Argo CD down
     with tempfile.TemporaryDirectory(prefix="gitops-bench-") as tmp, \
             running_tree(Path(tmp) / "stack", Path(tmp) / "logs") as gitops:
         for name in APPS:

@@ -28,6 +28,7 @@ import cProfile  # noqa: F401  (documents what --profile uses)
 import json
 import os
 import pstats
+import shutil
 import statistics
 import subprocess
 import sys
@@ -336,6 +337,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the operator in the last round")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
+    localprocs.exit_on_sigterm()  # a killed run still takes its cluster down
     counts = [int(x) for x in args.counts.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="bench-operator-"))
     cluster = Cluster(workdir / "cluster")
@@ -387,6 +389,7 @@ def main() -> int:
             args.json.write_text(json.dumps(results, indent=2, default=dict))
     finally:
         cluster.down(quiet=True)
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,12 @@ def stop(pid: int, *, grace: float = 10.0, sig: int = signal.SIGTERM) -> int | N
     return proc.wait() if proc else None
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (what `timeout` and CI send) raise SystemExit, so the script's `finally`
+    blocks stop the processes it started instead of leaving them running."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def tail(path: Path, lines: int = 60) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -211,5 +218,5 @@ class ProcessGroup:
         return lines
 
 
-__all__ = ["LOOPBACK", "ProcessGroup", "WaitTimeout", "alive", "free_port", "port_taken", "start", "stop", "tail",
+__all__ = ["LOOPBACK", "ProcessGroup", "WaitTimeout", "alive", "exit_on_sigterm", "free_port", "port_taken", "start", "stop", "tail",
            "wait_for"]
