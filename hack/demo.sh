@@ -71,6 +71,13 @@ kubectl get nodes -L nvidia.com/gpu.product
 step "CRDs"
 kubectl apply --server-side -k crds/
 kubectl wait --for=condition=Established crd/objectdetectors.vision.mlops.dev --timeout=60s
+# Served, not only Established: kopf resolves its resources through discovery at start-up, which
+# may lag the CRD's last event (and then kopf would not look again).
+deadline=$((SECONDS + 60))
+until kubectl get objectdetectors -A >/dev/null 2>&1; do
+  [ $SECONDS -lt $deadline ] || { echo "the ObjectDetector CRD is not served after 60 s"; exit 1; }
+  sleep 0.5
+done
 
 step "operator (python -m detector_operator, watching all namespaces)"
 DETECTOR_LIVENESS_PORT=$LIVENESS_PORT run_bg operator "$PY" -m detector_operator --standalone

@@ -109,3 +109,6 @@ def apply_crds() -> None:
     kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds"))
     kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}",
             "crd/clusterkopfpeerings.kopf.dev", "crd/kopfpeerings.kopf.dev", "--timeout=60s")
+    # Served through discovery too: kopf resolves resources there at start-up and may not look again.
+    wait_for(lambda: kubectl("get", "objectdetectors", "-A", check=False).returncode == 0, timeout=60,
+             interval=0.5, message="the ObjectDetector CRD served")
