@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from . import fork
+from .fork import REPO
 from .argocd import ArgoCD
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO / ".local" / "argocd"
 DEFAULT_KUBECONFIG = REPO / ".local" / "cluster" / "kubeconfig"
 

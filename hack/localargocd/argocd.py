@@ -23,9 +23,9 @@ import localprocs
 from localcluster import kubectl_path
 from localcluster.versions import BIN_DIR, CACHE, pinned_versions
 
+from .fork import REPO
 from .gitrepo import GitRepo
 
-REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "argocd"
 COMPONENTS = ("redis", "git-daemon", "repo-server", "application-controller")
 # The multi-call binary's names (upstream dispatches on argv[0] the same way).
@@ -92,9 +92,6 @@ class ArgoCD:
             log(f"already running; git repository {self.repo_url}")
             return
         procs = self._procs
-        if self.state_dir.exists():
-            log("found a partial Argo CD: cleaning it up first")
-            procs.stop_all(quiet=True)
         started = time.monotonic()
         parts = Parts.require()
         state = procs.create(("redis", "git", "repo", "repo_metrics", "controller_metrics"))

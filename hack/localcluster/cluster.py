@@ -91,9 +91,6 @@ class Cluster:
             log(f"already running; KUBECONFIG={self.kubeconfig}")
             return
         procs = self._procs
-        if self.state_dir.exists():
-            log("found a partial cluster: cleaning it up first")
-            procs.stop_all(quiet=True)
         started = time.monotonic()
         bins = Binaries.require()
         state = procs.create(("etcd", "etcd_peer", "apiserver", "cm", "scheduler", "kwok"))

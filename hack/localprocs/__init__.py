@@ -167,7 +167,11 @@ class ProcessGroup:
         return set(pids) == set(self.components) and all(alive(p) for p in pids.values())
 
     def create(self, ports: Sequence[str]) -> dict[str, Any]:
-        """A fresh state directory with a free port for each name; the state to pass around."""
+        """A fresh state directory with a free port for each name; the state to pass around. What
+        a partial earlier start left there is stopped and removed first."""
+        if self.state_dir.exists():
+            self.say("found a partial start: cleaning it up first")
+            self.stop_all(quiet=True)
         self.state_dir.mkdir(parents=True)
         self.logs.mkdir()
         state = {"pids": {}, "ports": {name: free_port() for name in ports}}

@@ -83,7 +83,8 @@ class GitOps:
         def check() -> Seen | None:
             return next((s for s in self.watch.since(mark, DETECTORS_APP) if s.at > after
                          and ((s.resource(kind, name) or {}).get("health") or {}).get("status") == health), None)
-        return wait_for(check, timeout=timeout, interval=0.2, message=f"{kind} {name} {health} in Argo CD")
+        return wait_for(check, timeout=timeout, interval=0.2, message=f"{kind} {name} {health} in Argo CD "
+                                                                      f"(watch errors: {self.watch.errors[-3:]})")
 
 
 def detector_manifest(name: str, **spec: Any) -> str:
