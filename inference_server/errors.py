@@ -27,6 +27,19 @@ class BodyTooLarge(ServerError):
         super().__init__(f"request body is larger than the limit of {limit} bytes (--max-body-bytes)")
 
 
+class TooLarge(ServerError):
+    """More images or pixels than a limit allows (limits.py): it will never succeed, so gRPC gets
+    INVALID_ARGUMENT, which clients do not retry (RESOURCE_EXHAUSTED they may)."""
+
+
+class Overloaded(ServerError):
+    """The server's pixels in flight stayed taken too long (limits.PixelBudget): retry later."""
+
+
+class DeadlineExceeded(ServerError):
+    """A gRPC call without a deadline of its own ran past the server's default (--grpc-deadline-seconds)."""
+
+
 class UnsupportedMediaType(ServerError):
     pass
 
@@ -40,6 +53,9 @@ CODES: dict[type[ServerError], tuple[int, str]] = {
     BadInput: (400, "INVALID_ARGUMENT"),
     UnknownModel: (404, "NOT_FOUND"),
     BodyTooLarge: (413, "RESOURCE_EXHAUSTED"),
+    TooLarge: (413, "INVALID_ARGUMENT"),
+    Overloaded: (429, "RESOURCE_EXHAUSTED"),
+    DeadlineExceeded: (504, "DEADLINE_EXCEEDED"),
     UnsupportedMediaType: (415, "INVALID_ARGUMENT"),
     NotReady: (503, "UNAVAILABLE"),
 }

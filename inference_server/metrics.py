@@ -36,6 +36,10 @@ class Metrics:
         self.in_flight = Gauge(
             "detector_requests_in_flight", "requests being served, not counting /metrics", registry=self.registry
         )
+        self.pixels_in_flight = Gauge(
+            "detector_pixels_in_flight", "pixels admitted and not answered yet (at most --max-pixels-in-flight)",
+            registry=self.registry,
+        )
         self.ready = Gauge("detector_model_ready", "1 when the model serves requests", registry=self.registry)
 
     def observe_batch(self, size: int, seconds: float) -> None:

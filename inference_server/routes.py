@@ -6,7 +6,6 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -133,9 +132,9 @@ async def _infer(name: str, version: str | None, request: Request) -> Response:
     header_length = request.headers.get(v2_binary.HEADER)
     body = await request.body()
     if header_length is None:  # JSON numbers: CPU-bound parsing, off the loop
-        parsed, images = await asyncio.to_thread(v2_binary.read_infer, body, None)
+        parsed, images = await asyncio.to_thread(v2_binary.read_infer, body, None, state.limits)
     else:  # binary data is sliced, never parsed
-        parsed, images = v2_binary.read_infer(body, header_length)
+        parsed, images = v2_binary.read_infer(body, header_length, state.limits)
     outputs = await state.infer(name, images, version)
     content, headers = v2_binary.encode_infer(name, parsed, outputs)
     return Response(content, headers=headers)
@@ -154,7 +153,7 @@ async def model_status(name: str, request: Request) -> v1.ModelStatus:
 async def predict(name: str, request: Request) -> dict[str, Any]:
     state = _state(request)
     state.check_model(name)
-    images, form = await asyncio.to_thread(v1.read_predict, await request.body())
+    images, form = await asyncio.to_thread(v1.read_predict, await request.body(), state.limits)
     outputs = await state.infer(name, images)
     return await asyncio.to_thread(v1.encode_predict, outputs, form)
 
@@ -168,24 +167,29 @@ async def detect_objects(
 ) -> Response:
     state = _state(request)
     state.check_model(name)
-    image = await _read_image(request)
-    outputs = await state.infer(name, image[None])
-    height, width = image.shape[:2]
-    cfg = state.config
-    found = detect.to_detections(
-        {k: v[0] for k, v in outputs.items()}, width, height, state.labels,
-        cfg.score_threshold if threshold is None else threshold, cfg.max_detections,
-    )
-    if _wants_png(request.headers.get("accept", "")):
-        return Response(await asyncio.to_thread(detect.draw, image, found), media_type="image/png")
+    state.check_ready()
+    body, media_type = await _read_image_body(request)
+    width, height = detect.image_size(body, media_type)  # the header only: nothing decoded yet
+    state.limits.check_image(width, height)
+    async with state.admit(width * height):  # decoding is the big allocation: inside the budget
+        image = await asyncio.to_thread(detect.decode_image, body, media_type)
+        outputs = await state.predict(image[None])
+        cfg = state.config
+        found = detect.to_detections(
+            {k: v[0] for k, v in outputs.items()}, width, height, state.labels,
+            cfg.score_threshold if threshold is None else threshold, cfg.max_detections,
+        )
+        if _wants_png(request.headers.get("accept", "")):
+            return Response(await asyncio.to_thread(detect.draw, image, found), media_type="image/png")
     result = {"model": name, "image": {"width": width, "height": height}, "detections": found}
     return Response(json.dumps(result), media_type="application/json")  # shaped as DetectResponse
 
 
-async def _read_image(request: Request) -> np.ndarray:
+async def _read_image_body(request: Request) -> tuple[bytes, str]:
+    """(the image's bytes, its media type) from a raw body or a multipart upload."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "multipart/form-data":
-        return await asyncio.to_thread(detect.decode_image, await request.body(), media_type)
+        return await request.body(), media_type
     try:
         form = await request.form()
     except Exception as exc:  # python-multipart raises several types for a malformed body
@@ -200,7 +204,7 @@ async def _read_image(request: Request) -> np.ndarray:
         if part_type not in ("", "application/octet-stream"):
             raise UnsupportedMediaType(f"unsupported image type {part_type!r}: send image/jpeg or image/png")
         part_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-    return await asyncio.to_thread(detect.decode_image, data, part_type)
+    return data, part_type
 
 
 def _wants_png(accept: str) -> bool:

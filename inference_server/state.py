@@ -7,7 +7,8 @@ encode what it returns. Readiness is decided here once, for HTTP and gRPC health
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ import numpy as np
 from .batching import MicroBatcher
 from .config import ServerConfig
 from .errors import NotReady, UnknownModel
+from .limits import Limits, PixelBudget, pixels
 from .metrics import Metrics
 from .model import Detector
 from .signature import MODEL_VERSION
@@ -38,6 +40,15 @@ class ServerState:
     # Told when the model becomes ready (True) or fails to load (False): gRPC health follows it.
     readiness_listeners: list[Callable[[bool], None]] = field(default_factory=list)
     grpc: GrpcServer | None = None
+    budget: PixelBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.budget = PixelBudget(self.limits.max_pixels_in_flight, self.limits.admission_timeout_ms,
+                                  self.metrics.pixels_in_flight.set)
+
+    @property
+    def limits(self) -> Limits:
+        return self.config.limits
 
     @property
     def ready(self) -> bool:
@@ -66,6 +77,15 @@ class ServerState:
         return await self.batcher.submit(images)
 
     async def infer(self, name: str, images: np.ndarray, version: str | None = None) -> dict[str, np.ndarray]:
-        """The model path every protocol calls: this model's outputs for a checked uint8 batch."""
+        """The model path every protocol calls: this model's outputs for a checked uint8 batch
+        (the codecs checked it against the limits by its shape), within the pixel budget."""
         self.check_model(name, version)
-        return await self.predict(images)
+        self.check_ready()  # a request for a model still loading is not worth a place in the budget
+        async with self.admit(pixels(images.shape)):
+            return await self.predict(images)
+
+    @asynccontextmanager
+    async def admit(self, amount: int) -> AsyncIterator[None]:
+        """Room for `amount` pixels while a request decodes and runs (:detect decodes inside it)."""
+        async with self.budget.hold(amount):
+            yield

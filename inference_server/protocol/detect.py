@@ -12,7 +12,6 @@ from pydantic import BaseModel
 from ..errors import BadInput, UnsupportedMediaType
 
 MEDIA_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG"}
-MAX_PIXELS = 40_000_000  # below Pillow's decompression-bomb limit, far above any camera frame
 
 
 class Box(BaseModel):
@@ -40,19 +39,30 @@ class DetectResponse(BaseModel):
     detections: list[Detection]
 
 
+def image_size(body: bytes, media_type: str) -> tuple[int, int]:
+    """(width, height) from the image's header alone, before anything is decoded: the limits and
+    the pixel budget are checked on it (limits.py)."""
+    with _opened(body, media_type) as image:
+        return image.size
+
+
 def decode_image(body: bytes, media_type: str) -> np.ndarray:
     """JPEG/PNG bytes -> uint8 [H, W, 3] RGB. Runs on worker threads: no global state (warnings) touched."""
+    with _opened(body, media_type) as image:
+        try:
+            rgb = image if image.mode == "RGB" else image.convert("RGB")  # no second copy of an RGB image
+            return np.asarray(rgb, dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise BadInput(f"cannot decode the image as {MEDIA_TYPES[media_type]}: {exc}") from exc
+
+
+def _opened(body: bytes, media_type: str) -> Image.Image:
     if media_type not in MEDIA_TYPES:
         raise UnsupportedMediaType(f"unsupported media type {media_type!r}: send image/jpeg or image/png")
     if not body:
         raise BadInput("empty image")
     try:
-        image = Image.open(io.BytesIO(body), formats=list(MEDIA_TYPES.values()))  # reads the header only
-        if image.width * image.height > MAX_PIXELS:
-            raise BadInput(f"image is {image.width}x{image.height}; at most {MAX_PIXELS} pixels are accepted")
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except BadInput:
-        raise
+        return Image.open(io.BytesIO(body), formats=list(MEDIA_TYPES.values()))  # reads the header only
     except UnidentifiedImageError as exc:  # its message names a BytesIO object: say it plainly
         raise BadInput("cannot decode the image: not a JPEG or PNG") from exc
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:

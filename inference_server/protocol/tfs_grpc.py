@@ -7,6 +7,8 @@ Importing this imports TensorFlow (TensorProto is TensorFlow's own message).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
@@ -15,7 +17,8 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from .. import signature
 from ..errors import BadInput
 from . import datatypes, v1, v2
-from .tensors import TensorIn, decode_image_input
+from ..limits import Limits
+from .tensors import DEFAULT_LIMITS, TensorIn, decode_image_input
 
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 MODEL_SERVICE = "tensorflow.serving.ModelService"
@@ -53,12 +56,12 @@ def is_typed(request: predict_pb2.PredictRequest) -> bool:
     return any(len(getattr(t, _VALUE_FIELDS[t.dtype])) for t in request.inputs.values() if t.dtype in _VALUE_FIELDS)
 
 
-def decode_predict(request: predict_pb2.PredictRequest) -> tuple[list[str], np.ndarray]:
+def decode_predict(request: predict_pb2.PredictRequest, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], np.ndarray]:
     """-> (the outputs to answer, the checked image batch)."""
     names = list(request.output_filter)
     v2.check_output_names(names)
     tensors = [_tensor_in(name, proto) for name, proto in request.inputs.items()]
-    return names or list(signature.OUTPUTS), decode_image_input(tensors)
+    return names or list(signature.OUTPUTS), decode_image_input(tensors, limits)
 
 
 def _tensor_in(name: str, proto: tensor_pb2.TensorProto) -> TensorIn:
@@ -71,9 +74,11 @@ def _tensor_in(name: str, proto: tensor_pb2.TensorProto) -> TensorIn:
         return TensorIn(name, datatype, shape, raw=content)
     field = _VALUE_FIELDS.get(proto.dtype)
     values = getattr(proto, field) if field else []
+    if len(values) == 1 and math.prod(shape) > 1:
+        # TF's shorthand, one value fills the tensor: left to decode_image_input, which checks the
+        # datatype, shape and limits first and never materialises it (a 51-byte call once asked 9 GB).
+        return TensorIn(name, datatype, shape, fill=values[0])
     array = np.fromiter(values, np.int64, len(values)) if field in ("int_val", "int64_val") else list(values)
-    if len(array) == 1 and int(np.prod(shape)) > 1:  # TF's shorthand: one value fills the tensor
-        array = np.full(int(np.prod(shape)), array[0])
     return TensorIn(name, datatype, shape, values=array)
 
 

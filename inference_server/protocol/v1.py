@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from ..errors import BadInput
 from ..signature import INPUT, SIGNATURE
 from .jsonbody import fast_or_exact, load_object, validate
-from .tensors import check_image_batch, to_image_batch
+from ..limits import Limits
+from .tensors import DEFAULT_LIMITS, check_image_batch, to_image_batch
 
 
 class PredictRequest(BaseModel):
@@ -35,8 +36,8 @@ def model_status(ready: bool, error: str | None) -> ModelStatus:
     return ModelStatus(model_version_status=[VersionStatus(version="1", state=state, status=status)])
 
 
-def read_predict(body: bytes) -> tuple[np.ndarray, Literal["row", "columnar"]]:
-    return fast_or_exact(lambda raw, fast: decode_predict(parse_predict(raw, fast=fast)), body)
+def read_predict(body: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, Literal["row", "columnar"]]:
+    return fast_or_exact(lambda raw, fast: decode_predict(parse_predict(raw, fast=fast), limits), body)
 
 
 def parse_predict(body: bytes, *, fast: bool = False) -> PredictRequest:
@@ -51,18 +52,19 @@ def parse_predict(body: bytes, *, fast: bool = False) -> PredictRequest:
     return request
 
 
-def decode_predict(request: PredictRequest) -> tuple[np.ndarray, Literal["row", "columnar"]]:
+def decode_predict(request: PredictRequest,
+                   limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, Literal["row", "columnar"]]:
     check_signature_name(request.signature_name)
     if (request.instances is None) == (request.inputs is None):
         raise BadInput("give exactly one of 'instances' (row format) or 'inputs' (columnar format)")
     if isinstance(request.instances, np.ndarray):  # the fast path's whole [N][H][W][3]
-        return check_image_batch(request.instances, "instances"), "row"
+        return check_image_batch(request.instances, "instances", limits), "row"
     if request.instances is not None:
         if not request.instances:
             raise BadInput("'instances' is empty")
         rows = [_named(item, "instances[]") for item in request.instances]
-        return to_image_batch(rows, "instances"), "row"
-    return to_image_batch(_named(request.inputs, "inputs"), "inputs"), "columnar"
+        return to_image_batch(rows, "instances", limits), "row"
+    return to_image_batch(_named(request.inputs, "inputs"), "inputs", limits), "columnar"
 
 
 def check_signature_name(name: str | None) -> None:

@@ -12,7 +12,8 @@ from .. import signature
 from ..errors import BadInput
 from . import datatypes
 from .jsonbody import fast_or_exact, load_object, validate
-from .tensors import TensorIn, decode_image_input
+from ..limits import Limits
+from .tensors import DEFAULT_LIMITS, TensorIn, decode_image_input
 
 SERVER_NAME = "detector-server"
 EXTENSIONS = ["binary_tensor_data"]  # announced by GET /v2 and gRPC ServerMetadata
@@ -89,10 +90,10 @@ def model_metadata(name: str) -> ModelMetadata:
     )
 
 
-def read_infer(body: bytes) -> tuple[InferRequest, np.ndarray]:
+def read_infer(body: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[InferRequest, np.ndarray]:
     def decode(raw: bytes, fast: bool) -> tuple[InferRequest, np.ndarray]:
         request = parse_infer(raw, fast=fast)
-        return request, decode_infer(request)
+        return request, decode_infer(request, limits=limits)
     return fast_or_exact(decode, body)
 
 
@@ -114,13 +115,14 @@ def parse_infer(body: bytes, *, fast: bool = False) -> InferRequest:
     return request
 
 
-def decode_infer(request: InferRequest, raw: list[memoryview | None] | None = None) -> np.ndarray:
+def decode_infer(request: InferRequest, raw: list[memoryview | None] | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """The request's input as a checked batch; raw[i] is input i's binary data, if it came so."""
     check_outputs(request)
     raw = raw or [None] * len(request.inputs)
     return decode_image_input([
         TensorIn(t.name, t.datatype, t.shape, values=t.data, raw=data) for t, data in zip(request.inputs, raw)
-    ])
+    ], limits)
 
 
 def check_outputs(request: InferRequest) -> None:

@@ -16,22 +16,25 @@ import numpy as np
 
 from .. import signature
 from ..errors import BadInput
+from ..limits import Limits
 from . import datatypes, v2
+from .tensors import DEFAULT_LIMITS
 
 HEADER = "inference-header-content-length"
 OCTET_STREAM = "application/octet-stream"
 
 
-def read_infer(body: bytes, header_length: str | None) -> tuple[v2.InferRequest, np.ndarray]:
+def read_infer(body: bytes, header_length: str | None,
+               limits: Limits = DEFAULT_LIMITS) -> tuple[v2.InferRequest, np.ndarray]:
     """Either framing -> (request, checked image batch). Every size is checked against the body,
     the shape and the datatype before a byte is copied; the batch is a view of the body."""
     if header_length is None:
-        return v2.read_infer(body)
+        return v2.read_infer(body, limits)
     view = memoryview(body)
     split = _header_length(header_length, len(body))
     request = v2.parse_infer(bytes(view[:split]))
     raw = _binary_inputs(request, view[split:])
-    return request, v2.decode_infer(request, raw)
+    return request, v2.decode_infer(request, raw, limits)
 
 
 def _header_length(text: str, body_size: int) -> int:

@@ -12,7 +12,8 @@ from .. import __version__, signature
 from ..errors import BadInput
 from . import datatypes, v2
 from .oip import open_inference_grpc_pb2 as pb
-from .tensors import TensorIn, decode_image_input
+from ..limits import Limits
+from .tensors import DEFAULT_LIMITS, TensorIn, decode_image_input
 
 SERVICE = "inference.GRPCInferenceService"
 
@@ -22,7 +23,7 @@ def is_typed(request: pb.ModelInferRequest) -> bool:
     return not request.raw_input_contents
 
 
-def decode_infer(request: pb.ModelInferRequest) -> tuple[list[str], np.ndarray]:
+def decode_infer(request: pb.ModelInferRequest, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], np.ndarray]:
     """-> (the outputs to answer, the checked image batch)."""
     names = [o.name for o in request.outputs]
     v2.check_output_names(names)
@@ -37,7 +38,7 @@ def decode_infer(request: pb.ModelInferRequest) -> tuple[list[str], np.ndarray]:
         values = None if raw else _typed_values(tensor)
         tensors.append(TensorIn(tensor.name, tensor.datatype, list(tensor.shape), values=values,
                                 raw=raw[i] if raw else None))
-    return names or list(signature.OUTPUTS), decode_image_input(tensors)
+    return names or list(signature.OUTPUTS), decode_image_input(tensors, limits)
 
 
 def _typed_values(tensor: pb.ModelInferRequest.InferInputTensor) -> np.ndarray | list:

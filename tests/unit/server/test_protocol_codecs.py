@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_server.errors import BadInput, UnsupportedMediaType, status_code
+from inference_server.errors import BadInput, TooLarge, UnsupportedMediaType, status_code
+from inference_server.limits import Limits
 from inference_server.protocol import detect, v1, v2
 from tests.support.images import encode, picture
 
@@ -153,5 +154,7 @@ def test_drawing_returns_a_png_of_the_same_size():
 def test_a_huge_image_is_refused_from_its_header_before_decoding():
     out = io.BytesIO()
     Image.new("L", (8000, 6000)).save(out, format="PNG")  # 48 Mpx, compresses to a few KB
-    with pytest.raises(BadInput, match="at most 40000000 pixels"):
-        detect.decode_image(out.getvalue(), "image/png")
+    assert detect.image_size(out.getvalue(), "image/png") == (8000, 6000)  # the header alone
+    with pytest.raises(TooLarge, match="at most 16777216 per image") as refused:
+        Limits().check_image(8000, 6000)
+    assert status_code(refused.value) == 413
