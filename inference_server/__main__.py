@@ -9,6 +9,7 @@ import uvicorn
 
 from .app import create_app
 from .config import parse_args
+from .http_protocol import guarded_protocol
 from .state import ServerState
 
 KEEP_ALIVE_SECONDS = 75  # nginx's default; above the pool idle time of common HTTP clients
@@ -36,8 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     # Keep idle connections longer than clients' pools do (aiohttp 15 s, Go and Envoy longer):
     # with uvicorn's 5 s a client could reuse a connection the server was just closing, and the
     # request failed with "connection reset by peer" (seen under the benchmark's load).
+    # Slow clients: headers and bodies have deadlines of their own (http_protocol.py), and at most
+    # --max-connections connections are open before uvicorn answers 503.
     server = Server(uvicorn.Config(
-        app, host=config.host, port=config.port, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS
+        app, host=config.host, port=config.port, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        http=guarded_protocol(config.header_timeout_seconds, config.body_timeout_seconds),
+        limit_concurrency=config.max_connections,
     ), app.state.server)
     # A model that cannot load ends the process through uvicorn's own orderly shutdown.
     app.state.server.on_fatal = lambda: setattr(server, "should_exit", True)

@@ -32,7 +32,8 @@ class GrpcServer:
         self.state = state
         config = state.config
         self.address = address(config.host, config.grpc_port)
-        self.server = grpc.aio.server(options=[
+        # At most --max-connections calls at once: beyond that grpc answers RESOURCE_EXHAUSTED unread.
+        self.server = grpc.aio.server(maximum_concurrent_rpcs=config.max_connections, options=[
             # The same limit as HTTP bodies: a bigger message is RESOURCE_EXHAUSTED, unread.
             ("grpc.max_receive_message_length", config.max_body_bytes),
             ("grpc.max_send_message_length", -1),

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from .errors import ServerError, grpc_code
+from .errors import DeadlineExceeded, ServerError, grpc_code
 from .protocol import tfs_grpc, v2_grpc
 from .protocol.oip import open_inference_grpc_pb2 as pb
 from .protocol.oip import open_inference_grpc_pb2_grpc as pb_grpc
@@ -35,6 +35,14 @@ def rpc(service: str) -> Callable[[Method], Method]:
             started, code, message = time.perf_counter(), "OK", ""
             metrics.in_flight.inc()
             try:
+                if context.time_remaining() is None:  # no deadline of its own: the server's default
+                    limit = self.state.config.grpc_deadline_seconds
+                    try:
+                        async with asyncio.timeout(limit):
+                            return await method(self, request, context)
+                    except TimeoutError:
+                        raise DeadlineExceeded(f"{endpoint} ran past the server's default deadline of {limit:g} s "
+                                               "(--grpc-deadline-seconds); set a deadline on the call") from None
                 return await method(self, request, context)
             except ServerError as exc:
                 code, message = grpc_code(exc), str(exc)
@@ -86,7 +94,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     @rpc(v2_grpc.SERVICE)
     async def ModelInfer(self, request, context):
         self.state.check_model(request.model_name, request.model_version)
-        names, images = await _decode(v2_grpc.is_typed(request), lambda: v2_grpc.decode_infer(request))
+        names, images = await _decode(v2_grpc.is_typed(request), lambda: v2_grpc.decode_infer(request, self.state.limits))
         outputs = await self.state.infer(request.model_name, images, request.model_version)
         return v2_grpc.encode_infer(request.model_name, request, names, outputs)
 
@@ -101,7 +109,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Predict(self, request, context):
         name, version = tfs_grpc.model_target(request.model_spec)
         self.state.check_model(name, version)
-        names, images = await _decode(tfs_grpc.is_typed(request), lambda: tfs_grpc.decode_predict(request))
+        names, images = await _decode(tfs_grpc.is_typed(request), lambda: tfs_grpc.decode_predict(request, self.state.limits))
         outputs = await self.state.infer(name, images, version)
         return tfs_grpc.encode_predict(name, names, outputs)
 
