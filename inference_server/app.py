@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from . import __version__
 from .batching import MicroBatcher
@@ -21,7 +22,7 @@ from .config import ServerConfig
 from .errors import GrpcBindError, ServerError, describe_validation, error_body, status_code
 from .loading import load_model
 from .metrics import CONTENT_TYPE_LATEST, Metrics
-from .middleware import BodyLimit, RequestMetrics
+from .middleware import BodyLimit, RequestMetrics, SecurityHeaders
 from .model import Detector
 from .routes import router
 from .state import ServerState
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
 _PLACEHOLDER = (
     "<!doctype html><title>{{MODEL_NAME}}</title><h1>{{MODEL_NAME}}</h1>"
-    "<p>POST an image to <code>/v1/models/{{MODEL_NAME}}:detect</code>. API: <a href='/docs'>/docs</a></p>"
+    "<p>POST an image to <code>/v1/models/{{MODEL_NAME}}:detect</code>. API: <a href='/openapi.json'>/openapi.json</a></p>"
 )
 
 
@@ -59,13 +60,16 @@ def create_app(config: ServerConfig, detector: Detector | None = None) -> FastAP
                 await state.grpc.begin_stop()
             await state.batcher.close()
 
-    app = FastAPI(title="detector-server", version=__version__, lifespan=lifespan)
+    # No /docs or /redoc: FastAPI loads Swagger UI and ReDoc from a public CDN (no integrity, and
+    # offline they break). The OpenAPI document stays at /openapi.json for any viewer or tool.
+    app = FastAPI(title="detector-server", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = state
     app.include_router(router)
     _add_error_handlers(app)
     _add_pages(app, state)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
-    app.add_middleware(RequestMetrics, metrics=state.metrics)  # outermost: counts 413s too
+    app.add_middleware(RequestMetrics, metrics=state.metrics)  # counts 413s too
+    app.add_middleware(SecurityHeaders)  # outermost: every response has them, errors included
     return app
 
 
@@ -91,6 +95,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body(f"invalid request: {describe_validation(exc.errors())}"), status_code=400)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
+        # The client went away, or sent its body too slowly and got its 408 from http_protocol.py:
+        # nobody reads this answer; the metrics count it as the 408 it most often is.
+        return Response(status_code=408)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -64,8 +64,19 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+# Label values come from these sets only, whatever a client sends: 3000 invented methods once made
+# 6000 series on /metrics. Routes are the app's own templates; anything else is "unmatched".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER_METHOD = "other"
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
 class RequestMetrics:
-    """Counts every request by route template (not raw path: bounded label values) and status code."""
+    """Counts every request by route template (not raw path), method and status code: every label
+    has a bounded set of values."""
 
     def __init__(self, app, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
@@ -91,4 +102,37 @@ class RequestMetrics:
                 self.metrics.in_flight.dec()
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe_request(endpoint, scope["method"], status["code"], time.perf_counter() - started)
+            self.metrics.observe_request(endpoint, method_label(scope["method"]), status["code"],
+                                         time.perf_counter() - started)
+
+
+# The page loads only its own script, style and images (the picture it shows is a blob: URL, the
+# favicon a data: URL) and talks only to this server; nothing may frame it or read the referrer.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),  # frame-ancestors' older twin, for browsers without CSP 2
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class SecurityHeaders:
+    """The headers above on every HTTP response: the page, its assets, the API and every error."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
