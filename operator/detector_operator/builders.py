@@ -133,6 +133,14 @@ def server_env(owner: Owner, spec: models.ObjectDetectorSpec) -> list[dict[str, 
             "DETECTOR_SCORE_THRESHOLD": server.score_threshold,
             "DETECTOR_MAX_DETECTIONS": server.max_detections,
             "DETECTOR_MAX_BODY_BYTES": server.max_body_bytes,
+            "DETECTOR_MAX_IMAGE_PIXELS": server.max_image_pixels,
+            "DETECTOR_MAX_REQUEST_PIXELS": server.max_request_pixels,
+            "DETECTOR_MAX_PIXELS_IN_FLIGHT": server.max_pixels_in_flight,
+            "DETECTOR_ADMISSION_TIMEOUT_MS": server.admission_timeout_ms,
+            "DETECTOR_HEADER_TIMEOUT_SECONDS": server.header_timeout_seconds,
+            "DETECTOR_BODY_TIMEOUT_SECONDS": server.body_timeout_seconds,
+            "DETECTOR_MAX_CONNECTIONS": server.max_connections,
+            "DETECTOR_GRPC_DEADLINE_SECONDS": server.grpc_deadline_seconds,
         }
     )
 

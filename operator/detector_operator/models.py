@@ -81,7 +81,26 @@ class GpuSpec(_Model):
 
 
 class ServerSettings(_Model):
-    """Inference server tuning. Omitted fields keep the server's defaults."""
+    """Inference server tuning. Omitted fields keep the server's defaults, which keep a CPU pod
+    inside its 4Gi memory limit (docs/design.md has the arithmetic): raise the pixel limits
+    together with `resources.limits.memory`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.maxImagePixels) || !has(self.maxRequestPixels)"
+                    " || self.maxRequestPixels >= self.maxImagePixels",
+                    "message": "maxRequestPixels must be at least maxImagePixels",
+                },
+                {
+                    "rule": "!has(self.maxRequestPixels) || !has(self.maxPixelsInFlight)"
+                    " || self.maxPixelsInFlight >= self.maxRequestPixels",
+                    "message": "maxPixelsInFlight must be at least maxRequestPixels",
+                },
+            ]
+        }
+    )
 
     max_batch_size: int | None = Field(
         None, ge=1, le=1024, description="Largest batch of images run through the model at once."
@@ -103,6 +122,38 @@ class ServerSettings(_Model):
     )
     max_body_bytes: int | None = Field(
         None, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    max_image_pixels: int | None = Field(
+        None, ge=1, description="Largest image (width x height) accepted by any API (server default 16 MP)."
+    )
+    max_request_pixels: int | None = Field(
+        None, ge=1, description="Most pixels in one request, all its images together (default 16 MP)."
+    )
+    max_pixels_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Most pixels decoded and inferred at once in a pod (default 24 Mi, about 0.9 GiB);"
+            " more requests wait up to admissionTimeoutMs, then get 429 / RESOURCE_EXHAUSTED."
+        ),
+    )
+    admission_timeout_ms: int | None = Field(
+        None, ge=0, le=60_000, description="How long a request waits for room in maxPixelsInFlight (default 2000)."
+    )
+    header_timeout_seconds: int | None = Field(
+        None, ge=1, le=300, description="An HTTP request's headers must arrive within this (408; default 10)."
+    )
+    body_timeout_seconds: int | None = Field(
+        None, ge=1, le=3600, description="An HTTP request's body must arrive within this after its headers (408; default 30)."
+    )
+    max_connections: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="Most open HTTP connections and concurrent gRPC calls per pod (503 / RESOURCE_EXHAUSTED beyond; default 64).",
+    )
+    grpc_deadline_seconds: int | None = Field(
+        None, ge=1, le=3600, description="Deadline of a gRPC call that sets none (default 60)."
     )
 
 

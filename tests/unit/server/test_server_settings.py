@@ -34,3 +34,25 @@ def test_bad_settings_stop_with_a_usage_error(argv, env, capsys):
         parse_args(argv, env)
     assert exit_.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_every_server_setting_in_the_crd_reaches_a_server_flag_and_names_its_default():
+    """The CRD's `server` block (operator) and the server's flags are written apart (the operator
+    never imports the server): each field must become a variable the server reads, and a default
+    a description quotes must be the server's."""
+    import re
+
+    from detector_operator import builders, models
+    from inference_server import config
+
+    every = {name: 7 for name in models.ServerSettings.model_fields}
+    spec = models.ObjectDetectorSpec(model_uri="s3://b/m.tar.gz", server=models.ServerSettings.model_construct(**every))
+    env = {e["name"]: e["value"] for e in builders.server_env(builders.Owner("d", "n", "u"), spec)}
+    flags = {var: flag[2:].replace("-", "_") for flag, var, _, _ in config._OPTIONS}
+    for name, field in models.ServerSettings.model_fields.items():
+        var = f"DETECTOR_{name.upper()}"
+        assert env.get(var) == "7", f"{name}: the builder sets no {var}"
+        assert flags.get(var) == name, f"{name}: the server has no flag read from {var}"
+        quoted = re.search(r"default (\d+)\)", field.description or "")
+        if quoted:
+            assert int(quoted.group(1)) == config._DEFAULTS[name], f"{name}: description says {quoted.group(0)}"
