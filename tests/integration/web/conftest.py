@@ -48,12 +48,15 @@ def browser(chromium_executable: str) -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, web_server: ServerProcess) -> Iterator[Page]:
-    """The detector's page, opened and checked for uncaught script errors afterwards."""
+    """The detector's page, opened and checked afterwards for uncaught script errors and for
+    anything its Content-Security-Policy blocked (Chromium reports those on the console)."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     page.set_default_timeout(30_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda message: errors.append(message.text)
+            if "Content Security Policy" in message.text else None)
     page.goto(web_server.url + "/")
     try:
         yield page

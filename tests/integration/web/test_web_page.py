@@ -199,3 +199,21 @@ def test_page_says_not_ready_while_the_model_is_still_downloading(browser, tmp_p
         server.stop()
         origin.shutdown()
         origin.server_close()
+
+
+def test_the_pages_content_security_policy_blocks_an_injected_inline_script(browser, web_server: ServerProcess):
+    """Were a model name or a label ever to slip markup into the page, its script would not run:
+    the CSP allows the page's own files only (the page itself works under it: every test here
+    fails on a CSP report)."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        reports: list[str] = []
+        page.on("console", lambda message: reports.append(message.text))
+        page.goto(web_server.url + "/")
+        ran = page.evaluate("""() => { const s = document.createElement('script');
+            s.textContent = 'window.injected = true'; document.head.appendChild(s); return window.injected === true; }""")
+        assert ran is False
+        assert any("Content Security Policy" in text for text in reports), reports
+    finally:
+        context.close()
