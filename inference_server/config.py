@@ -100,7 +100,8 @@ _OPTIONS: list[tuple[str, str, type | object, str]] = [
     ("--max-body-bytes", "DETECTOR_MAX_BODY_BYTES", _positive_int, "largest request body, in bytes"),
     ("--max-image-pixels", "DETECTOR_MAX_IMAGE_PIXELS", _positive_int,
      "largest image (width x height) any protocol accepts; :detect reads it from the image header"),
-    ("--max-request-pixels", "DETECTOR_MAX_REQUEST_PIXELS", _positive_int, "most pixels in one request (all its images)"),
+    ("--max-request-pixels", "DETECTOR_MAX_REQUEST_PIXELS", _positive_int,
+     "most pixels in one request (all its images)"),
     ("--max-pixels-in-flight", "DETECTOR_MAX_PIXELS_IN_FLIGHT", _positive_int,
      "most pixels being decoded and inferred across the server at once; more requests wait, then get 429"),
     ("--admission-timeout-ms", "DETECTOR_ADMISSION_TIMEOUT_MS", _non_negative,
@@ -124,7 +125,8 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
         # argparse applies `type` to string defaults too, so a bad variable fails like a bad flag.
         dest = flag[2:].replace("-", "_")
         shown = " (default: %(default)s)" if dest in _DEFAULTS and _DEFAULTS[dest] is not None else ""
-        parser.add_argument(flag, type=kind, default=env.get(var, _DEFAULTS.get(dest)), help=f"{text}{shown} [env {var}]")
+        parser.add_argument(flag, type=kind, default=env.get(var, _DEFAULTS.get(dest)),
+                            help=f"{text}{shown} [env {var}]")
     args = vars(parser.parse_args(argv))
     if not args["model_uri"]:
         parser.error("--model-uri (or DETECTOR_MODEL_URI) is required")

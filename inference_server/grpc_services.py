@@ -94,7 +94,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     @rpc(v2_grpc.SERVICE)
     async def ModelInfer(self, request, context):
         self.state.check_model(request.model_name, request.model_version)
-        names, images = await _decode(v2_grpc.is_typed(request), lambda: v2_grpc.decode_infer(request, self.state.limits))
+        limits = self.state.limits
+        names, images = await _decode(v2_grpc.is_typed(request), lambda: v2_grpc.decode_infer(request, limits))
         outputs = await self.state.infer(request.model_name, images, request.model_version)
         return v2_grpc.encode_infer(request.model_name, request, names, outputs)
 
@@ -109,7 +110,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Predict(self, request, context):
         name, version = tfs_grpc.model_target(request.model_spec)
         self.state.check_model(name, version)
-        names, images = await _decode(tfs_grpc.is_typed(request), lambda: tfs_grpc.decode_predict(request, self.state.limits))
+        limits = self.state.limits
+        names, images = await _decode(tfs_grpc.is_typed(request), lambda: tfs_grpc.decode_predict(request, limits))
         outputs = await self.state.infer(name, images, version)
         return tfs_grpc.encode_predict(name, names, outputs)
 

@@ -16,8 +16,8 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from .. import signature
 from ..errors import BadInput
-from . import datatypes, v1, v2
 from ..limits import Limits
+from . import datatypes, v1, v2
 from .tensors import DEFAULT_LIMITS, TensorIn, decode_image_input
 
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
@@ -56,7 +56,8 @@ def is_typed(request: predict_pb2.PredictRequest) -> bool:
     return any(len(getattr(t, _VALUE_FIELDS[t.dtype])) for t in request.inputs.values() if t.dtype in _VALUE_FIELDS)
 
 
-def decode_predict(request: predict_pb2.PredictRequest, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], np.ndarray]:
+def decode_predict(request: predict_pb2.PredictRequest,
+                   limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], np.ndarray]:
     """-> (the outputs to answer, the checked image batch)."""
     names = list(request.output_filter)
     v2.check_output_names(names)

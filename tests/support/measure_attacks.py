@@ -27,7 +27,6 @@ from pathlib import Path
 
 import grpc
 import httpx
-import numpy as np
 from PIL import Image
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
