@@ -327,3 +327,27 @@ def test_connections_beyond_the_cap_get_503_until_one_closes(strict_server):
     while httpx.get(strict_server.url + "/v2/health/live", timeout=10).status_code != 200:
         assert time.monotonic() < deadline, "the server kept refusing after the idle connections closed"
         time.sleep(0.05)
+
+
+def test_grpc_calls_beyond_the_cap_get_resource_exhausted(strict_server):
+    """Six calls at once against a cap of 4: those beyond it are refused, the rest answered."""
+    slow = filled([1, 2048, 2048, 3], value=9)
+    codes: list[grpc.StatusCode] = []
+
+    def call(predict) -> None:
+        try:
+            predict(slow, timeout=60)
+            codes.append(grpc.StatusCode.OK)
+        except grpc.RpcError as exc:
+            codes.append(exc.code())
+
+    with grpc.insecure_channel(strict_server.grpc_target) as channel:
+        predict = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
+        callers = [threading.Thread(target=call, args=(predict,)) for _ in range(6)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join(120)
+    assert codes.count(grpc.StatusCode.OK) >= 1, codes
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes and set(codes) <= {
+        grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
