@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from redaction import scrub
 
 from detector_operator import credentials, models
 from detector_operator.credentials import Credentials
@@ -231,7 +232,7 @@ class Kube:
                 "uid": involved["uid"],
             },
             "reason": reason,
-            "message": message[:1024],
+            "message": scrub(message)[:1024],  # Events are as public as status
             "type": "Warning" if warning else "Normal",
             "source": {"component": FIELD_MANAGER},
             "reportingComponent": FIELD_MANAGER,

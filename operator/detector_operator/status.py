@@ -3,7 +3,7 @@
 Pure, so every reason is unit-tested. `compute_status` keeps each condition's
 `lastTransitionTime` unless its status flips. Messages avoid anything that changes without a
 real change (back-off timers, restart counts), so an idle cluster gives an identical status and
-the operator writes nothing.
+the operator writes nothing. No message carries a credential (`condition` scrubs them all).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from redaction import scrub
 
 from detector_operator.views import DeploymentView, PodView
 
@@ -84,11 +86,14 @@ def significant_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> b
 def condition(
     type_: str, status: bool, reason: str, message: str, *, generation: int
 ) -> dict[str, Any]:
+    """Every message passes redaction.scrub: anyone who may `get od` reads it, and it quotes what
+    pods and the API server said (a downloader's termination message, an apply error), which can
+    hold a URL's user:password@ or a pre-signed signature."""
     return {
         "type": type_,
         "status": "True" if status else "False",
         "reason": reason,
-        "message": message,
+        "message": scrub(message),
         "observedGeneration": generation,
     }
 

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from redaction import scrub
+
 from detector_operator import builders, kube, models, status
 from detector_operator.settings import Settings
 from detector_operator.views import Key, Observed, ServiceView
@@ -265,7 +267,7 @@ class Syncer:
         if reason.event:
             self._event(ctx, reason.event, message=reason.message)
             state.announced = reason.event in ANNOUNCING
-        log.info("%s/%s: %s %s", ctx.owner.namespace, ctx.owner.name, reason.event or "Resynced", reason.message)
+        log.info("%s/%s: %s %s", ctx.owner.namespace, ctx.owner.name, reason.event or "Resynced", scrub(reason.message))
 
     async def _write_status(self, ctx: SyncContext) -> None:
         od, state, spec = ctx.seen.detector, ctx.state, ctx.spec

@@ -69,7 +69,7 @@ def test_dependencies_install_before_any_source_is_copied(dockerfile):
     deps = stages[0]
     assert set(dockerfiles.copy_sources(deps)) == {"pyproject.toml", "deploy/images/pyproject_requirements.py"}
     final_sources = dockerfiles.copy_sources(stages[-1])
-    assert final_sources and all(s.startswith(("operator/", "inference_server")) for s in final_sources)
+    assert final_sources and all(s.startswith(("operator/", "inference_server", "redaction")) for s in final_sources)
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES)

@@ -153,3 +153,26 @@ def test_deployment_view_reads_the_status_fields():
         "observedGeneration": 4, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1, "availableReplicas": 1}}
     assert DeploymentView.of(body) == DeploymentView(4, 4, 2, 2, 1, 1)
     assert DeploymentView.of({"metadata": {"generation": 1}}) == DeploymentView(1, 0, 0, 0, 0, 0)
+
+
+LEAKY = [
+    "model download failed: InvalidURL: nonnumeric port: 'PASSWORD123@host'",
+    "model download failed: http://alice:PASSWORD123@h/m.tar.gz?X-Amz-Signature=5ec7e75167a7 refused",
+    "URL can't contain control characters. '/m tar.gz?X-Goog-Signature=5ec7e75167a7'",
+]
+
+
+def test_a_termination_message_with_credentials_reaches_neither_status_nor_events():
+    """An older downloader (or any image) may write a secret into its termination message: the
+    status, and the Events built from its conditions, show it masked."""
+    pods = [PodView.of(pod_body(f"p{i}", init=[crashed("fetch-model", m)])) for i, m in enumerate(LEAKY)]
+    for p in pods:
+        st = status(deployment=dep(ready=0), pods=[p])
+        for c in st["conditions"]:
+            assert "PASSWORD123" not in c["message"] and "5ec7e75167a7" not in c["message"], c
+        assert cond(st, "Ready")["reason"] == "ModelLoadFailed"
+
+
+def test_a_spec_error_quoting_a_signed_url_is_masked():
+    st = status(spec_error="the API server rejected Deployment x: env: https://h/m?sig=5ec7e75167a7 invalid")
+    assert "5ec7e75167a7" not in cond(st, "Ready")["message"] and "https://h/m" in cond(st, "Ready")["message"]
