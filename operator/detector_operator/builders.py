@@ -28,8 +28,17 @@ MANAGED_BY = "detector-operator"
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 
-# The downloader streams a tarball to disk: little CPU, bounded memory.
-INIT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+# The downloader streams a tarball to disk: little CPU, bounded memory. Its disk is the volumes
+# (their sizeLimit); ephemeral-storage here covers only its own logs (the root filesystem is
+# read-only). The pod's ephemeral-storage limit, the larger of this and the server's, is what
+# the kubelet holds the volumes to as a whole (storage_resources).
+INIT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "16Mi"},
+                  "limits": {"memory": "1Gi", "ephemeral-storage": "64Mi"}}
+# The server's own logs and writable layer, on top of the volumes it mounts.
+LOG_ALLOWANCE_BYTES = 256 * 2**20
+# The downloader's settings (inference_server/download.py, download_limits.py: same names).
+DOWNLOAD_URI_ENV = "DETECTOR_MODEL_URI"
+DOWNLOAD_MAX_BYTES_ENV = "DETECTOR_DOWNLOAD_MAX_BYTES"
 
 
 @dataclass(frozen=True)
@@ -149,10 +158,36 @@ def env_from(spec: models.ObjectDetectorSpec) -> list[dict[str, Any]]:
     return [{"secretRef": {"name": spec.credentials_secret}}] if spec.credentials_secret else []
 
 
+def storage_settings(spec: models.ObjectDetectorSpec) -> models.StorageSettings:
+    return spec.storage or models.StorageSettings()
+
+
+def download_max_bytes(spec: models.ObjectDetectorSpec) -> int:
+    """The archive and what it unpacks to share the model volume: each may take half."""
+    return models.quantity_bytes(storage_settings(spec).model_size_limit) // 2
+
+
+def storage_resources(spec: models.ObjectDetectorSpec) -> dict[str, str]:
+    """The server container's ephemeral-storage: the emptyDirs it mounts plus its logs. Requested
+    (the scheduler places the pod where that disk is) and the limit (the kubelet evicts past it)."""
+    sizes = storage_settings(spec)
+    volumes = models.quantity_bytes(sizes.tmp_size_limit)
+    if not spec.pvc_claim:
+        volumes += models.quantity_bytes(sizes.model_size_limit)
+    return {"request": models.quantity_string(volumes), "limit": models.quantity_string(volumes + LOG_ALLOWANCE_BYTES)}
+
+
 def init_containers(spec: models.ObjectDetectorSpec, settings: Settings) -> list[dict[str, Any]]:
     if spec.pvc_claim:
         return []
-    args = ["--model-uri", spec.model_uri, "--dest", MODEL_DIR]
+    env = env_list({"HOME": "/tmp", DOWNLOAD_MAX_BYTES_ENV: download_max_bytes(spec)})
+    args = ["--dest", MODEL_DIR]
+    if spec.model_uri is not None:
+        args = ["--model-uri", spec.model_uri, *args]
+    elif spec.model_uri_from is not None:
+        # A pre-signed URL is a credential: from the Secret into the downloader's environment only.
+        ref = spec.model_uri_from.secret_key_ref
+        env.append({"name": DOWNLOAD_URI_ENV, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
     if spec.label_map_uri:
         args += ["--label-map", spec.label_map_uri]
     container: dict[str, Any] = {
@@ -160,7 +195,7 @@ def init_containers(spec: models.ObjectDetectorSpec, settings: Settings) -> list
         "image": image(spec, settings),
         "command": ["python", "-m", "inference_server.download"],
         "args": args,
-        "env": env_list({"HOME": "/tmp"}),
+        "env": env,
         "resources": INIT_RESOURCES,
         "securityContext": container_security(),
         # The downloader writes its one-line reason there; the operator shows it as ModelLoadFailed.
@@ -205,7 +240,7 @@ def server_container(
         "startupProbe": probe("/v2/health/live", 5, 60),
         "livenessProbe": probe("/v2/health/live", 10, 3),
         "readinessProbe": probe("/v2/health/ready", 5, 3),
-        "resources": container_resources(spec, placement),
+        "resources": container_resources(spec, placement, storage_resources(spec)),
         "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}],
@@ -217,12 +252,17 @@ def server_container(
 
 def volumes(spec: models.ObjectDetectorSpec) -> list[dict[str, Any]]:
     pvc = spec.pvc_claim
+    sizes = storage_settings(spec)
     model = (
         {"name": "model", "persistentVolumeClaim": {"claimName": pvc[0], "readOnly": True}}
         if pvc
-        else {"name": "model", "emptyDir": {}}
+        else {"name": "model", "emptyDir": {"sizeLimit": _size(sizes.model_size_limit)}}
     )
-    return [model, {"name": "tmp", "emptyDir": {}}]
+    return [model, {"name": "tmp", "emptyDir": {"sizeLimit": _size(sizes.tmp_size_limit)}}]
+
+
+def _size(quantity: models.Quantity) -> str:
+    return models.quantity_string(models.quantity_bytes(quantity))
 
 
 def deployment(owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings) -> dict[str, Any]:

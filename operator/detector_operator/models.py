@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+from redaction import redact_uri
 
 GROUP = "vision.mlops.dev"
 VERSION = "v1alpha1"
@@ -31,6 +32,32 @@ DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # refuses a Deployment with a malformed one, so the operator checks before applying.
 Quantity = int | str
 QUANTITY_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$"
+_QUANTITY_SUFFIX = {"": 1, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+                    "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
+                    "Ei": 2**60}
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
+def quantity_bytes(quantity: Quantity) -> int:
+    """A byte quantity ("4Gi", "500M", 1e9, 1024) as an integer number of bytes (rounded down)."""
+    text = str(quantity).strip()
+    match = re.match(QUANTITY_PATTERN, text)
+    if not match:
+        raise ValueError(f"{quantity!r} is not a quantity (like 512Mi or 4Gi)")
+    suffix = match.group(2) or ""
+    if suffix[:1] in ("e", "E") and suffix not in _QUANTITY_SUFFIX:
+        return int(float(text))
+    return int(float(text[: len(text) - len(suffix)]) * _QUANTITY_SUFFIX[suffix])
+
+
+def quantity_string(count: int) -> str:
+    """Bytes as a quantity in the largest binary unit that holds them exactly: 5368709120 -> "5Gi"."""
+    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
+        unit = int(_QUANTITY_SUFFIX[suffix])
+        if count and count % unit == 0:
+            return f"{count // unit}{suffix}"
+    return str(count)
 
 
 def cel(rule: str, message: str) -> dict[str, Any]:
@@ -157,6 +184,54 @@ class ServerSettings(_Model):
     )
 
 
+MIN_VOLUME_BYTES = 64 * 2**20
+
+
+class StorageSettings(_Model):
+    """The pod's scratch disk: each emptyDir gets this sizeLimit (the kubelet evicts a pod that
+    writes more), the server container requests and is limited to their sum in ephemeral-storage,
+    and the downloader may fetch half of modelSizeLimit and unpack half (the archive and its
+    contents share the volume)."""
+
+    model_size_limit: Quantity = Field(
+        "4Gi",
+        description=(
+            "Size of the volume the model is downloaded into (emptyDir sizeLimit). The downloader "
+            "refuses an archive that is, or unpacks to, more than half of it. Not used for pvc:// models."
+        ),
+    )
+    tmp_size_limit: Quantity = Field("1Gi", description="Size of the pod's /tmp volume (emptyDir sizeLimit).")
+
+    @field_validator("model_size_limit", "tmp_size_limit")
+    @classmethod
+    def _size(cls, value: Quantity) -> Quantity:
+        if quantity_bytes(value) < MIN_VOLUME_BYTES:
+            raise ValueError(f"{value!r} is below the 64Mi a model download or /tmp needs")
+        return value
+
+
+
+class SecretKeySelector(_Model):
+    """A key of a Secret in the ObjectDetector's namespace (core/v1 SecretKeySelector)."""
+
+    name: str = Field(..., min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN, description="The Secret's name.")
+    key: str = Field(..., min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN,
+                     description="The key whose value is the model URI.")
+
+
+class ModelUriSource(_Model):
+    """Where to read the model URI from, instead of writing it in the spec."""
+
+    secret_key_ref: SecretKeySelector = Field(
+        ...,
+        description=(
+            "A Secret key holding the model URI (for a pre-signed URL: its signature is a credential). "
+            "The downloader reads it from its environment; it never appears in the spec, the pod's "
+            "args, `kubectl get` or the status."
+        ),
+    )
+
+
 class ResourceOverrides(_Model):
     """Compute resources for the inference server container, merged over the defaults."""
 
@@ -192,6 +267,12 @@ class Toleration(_Model):
     )
 
 
+MODEL_URI_ONE_OF = {
+    "rule": "has(self.modelUri) != has(self.modelUriFrom)",
+    "message": "set exactly one of modelUri and modelUriFrom (a Secret key holding the URI, for pre-signed URLs)",
+}
+
+
 class ObjectDetectorSpec(_Model):
     """Desired state of an ObjectDetector: which model to serve, how many replicas, on what."""
 
@@ -206,24 +287,32 @@ class ObjectDetectorSpec(_Model):
                     "rule": "!has(self.port) || !has(self.grpcPort) || self.port != self.grpcPort",
                     "message": "port and grpcPort must differ",
                 },
+                MODEL_URI_ONE_OF,
             ]
         }
     )
 
-    model_uri: str = Field(
-        ...,
+    model_uri: str | None = Field(
+        None,
         min_length=1,
         max_length=2048,  # CEL cost estimation needs a bound for matches()
         description=(
             "Where the TensorFlow SavedModel lives (a TF2 Detection Model Zoo style directory "
             "or .tar.gz): gs://bucket/path, s3://bucket/path, http(s)://host/model.tar.gz, "
             "file:///path on the node, or pvc://claim-name/path to mount a "
-            "PersistentVolumeClaim read-only."
+            "PersistentVolumeClaim read-only. Exactly one of modelUri and modelUriFrom."
         ),
         json_schema_extra={
             "x-kubernetes-validations": URI_RULE["x-kubernetes-validations"]
             + PVC_RULE["x-kubernetes-validations"]
         },
+    )
+    model_uri_from: ModelUriSource | None = Field(
+        None,
+        description=(
+            "The model URI from a Secret key ({secretKeyRef: {name, key}}), for URIs that are "
+            "credentials themselves (pre-signed S3/GCS URLs). Exactly one of modelUri and modelUriFrom."
+        ),
     )
     model_name: str | None = Field(
         None,
@@ -297,6 +386,10 @@ class ObjectDetectorSpec(_Model):
         pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
         description="ServiceAccount for the pods, e.g. for workload identity to a bucket.",
     )
+    storage: StorageSettings | None = Field(
+        None,
+        description="Sizes of the model and /tmp volumes; the downloader's caps follow from them.",
+    )
     credentials_secret: str | None = Field(
         None,
         pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
@@ -309,7 +402,7 @@ class ObjectDetectorSpec(_Model):
     @property
     def pvc_claim(self) -> tuple[str, str] | None:
         """(claim, path inside the claim) for a pvc:// model, else None."""
-        if not self.model_uri.startswith("pvc://"):
+        if not self.model_uri or not self.model_uri.startswith("pvc://"):
             return None
         claim, _, path = self.model_uri.removeprefix("pvc://").partition("/")
         return claim, path
@@ -372,10 +465,14 @@ def parse_spec(raw: dict[str, Any] | None) -> ObjectDetectorSpec:
             for err in e.errors()
         )
         raise InvalidSpec(problems) from None
-    if not re.match(URI_PATTERN, spec.model_uri):
-        raise InvalidSpec(f"spec.modelUri {spec.model_uri!r}: {URI_RULE['x-kubernetes-validations'][0]['message']}")
-    if spec.model_uri.startswith("pvc://") and not re.match(PVC_PATTERN, spec.model_uri):
-        raise InvalidSpec(f"spec.modelUri {spec.model_uri!r}: {PVC_RULE['x-kubernetes-validations'][0]['message']}")
+    if (spec.model_uri is None) == (spec.model_uri_from is None):
+        raise InvalidSpec(f"spec: {MODEL_URI_ONE_OF['message']}")
+    # The URI as messages show it: a pre-signed URL's signature is a credential (status is public).
+    shown = redact_uri(spec.model_uri or "")
+    if spec.model_uri is not None and not re.match(URI_PATTERN, spec.model_uri):
+        raise InvalidSpec(f"spec.modelUri {shown!r}: {URI_RULE['x-kubernetes-validations'][0]['message']}")
+    if spec.model_uri is not None and spec.model_uri.startswith("pvc://") and not re.match(PVC_PATTERN, spec.model_uri):
+        raise InvalidSpec(f"spec.modelUri {shown!r}: {PVC_RULE['x-kubernetes-validations'][0]['message']}")
     if spec.gpu is not None and spec.hardware != "gpu":
         raise InvalidSpec("spec.gpu may only be set when hardware is gpu")
     if spec.gpu is not None and spec.gpu.count < 1:

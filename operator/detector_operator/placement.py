@@ -49,10 +49,19 @@ def gpu_placement(spec: models.ObjectDetectorSpec) -> Placement:
     return Placement(limits, node_selector, tolerations, spec.affinity or None)
 
 
-def container_resources(spec: models.ObjectDetectorSpec, placement: Placement) -> dict[str, Any]:
+EPHEMERAL_STORAGE = "ephemeral-storage"
+
+
+def container_resources(
+    spec: models.ObjectDetectorSpec, placement: Placement, storage: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """storage: the ephemeral-storage request and limit the pod's volumes need (builders), under
+    the user's overrides like every other default."""
     base = GPU_RESOURCES if spec.hardware == "gpu" else CPU_RESOURCES
     overrides = spec.resources or models.ResourceOverrides()
-    requests = {**base["requests"], **(overrides.requests or {})}
+    disk_requests = {EPHEMERAL_STORAGE: storage["request"]} if storage else {}
+    disk_limits = {EPHEMERAL_STORAGE: storage["limit"]} if storage else {}
+    requests = {**base["requests"], **disk_requests, **(overrides.requests or {})}
     # The GPU limit comes from spec.gpu, so a resources override cannot contradict it.
-    limits = {**base["limits"], **(overrides.limits or {}), **placement.limits}
+    limits = {**base["limits"], **disk_limits, **(overrides.limits or {}), **placement.limits}
     return {"requests": requests, "limits": limits}

@@ -22,7 +22,7 @@ def server(**spec):
 
 
 def env(container):
-    return {e["name"]: e["value"] for e in container["env"]}
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
 
 def test_children_have_fixed_names_our_labels_and_a_controller_owner_reference():
@@ -46,7 +46,7 @@ def test_cpu_detector_gets_cpu_image_and_cpu_requests_without_gpu_placement():
     p = pod()
     c = p["containers"][0]
     assert c["image"] == "reg/server:cpu"
-    assert c["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+    assert c["resources"]["requests"] == {"cpu": "1", "memory": "2Gi", "ephemeral-storage": "5Gi"}
     assert "nvidia.com/gpu" not in c["resources"]["limits"]
     assert "nodeSelector" not in p and "tolerations" not in p
 
@@ -83,7 +83,7 @@ def test_user_placement_is_merged_not_replaced():
 
 def test_resource_overrides_merge_over_defaults_but_cannot_drop_the_gpu_limit():
     c = server(hardware="gpu", resources={"requests": {"memory": "4Gi"}, "limits": {"nvidia.com/gpu": 9}})
-    assert c["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
+    assert c["resources"]["requests"] == {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "5Gi"}
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
 
 
@@ -105,7 +105,7 @@ def test_init_container_downloads_the_model_with_the_server_image_into_an_empty_
     assert init["command"] == ["python", "-m", "inference_server.download"]
     assert init["args"] == ["--model-uri", "gs://b/m.tar.gz", "--dest", "/models/model",
                             "--label-map", "gs://b/labels.json"]
-    assert {"name": "model", "emptyDir": {}} in p["volumes"]
+    assert {"name": "model", "emptyDir": {"sizeLimit": "4Gi"}} in p["volumes"]
     e = env(p["containers"][0])
     assert e["DETECTOR_MODEL_URI"] == "/models/model"
     # The downloader leaves the label map beside the model, where the server finds it by itself.
@@ -183,3 +183,39 @@ def test_credentials_secret_reaches_downloader_and_server():
 
 def test_same_input_same_output():
     assert deployment(hardware="gpu") == deployment(hardware="gpu")
+
+
+def test_both_volumes_have_a_size_limit_and_the_server_requests_and_is_limited_to_their_disk():
+    p = pod(storage={"modelSizeLimit": "8Gi", "tmpSizeLimit": "512Mi"})
+    assert p["volumes"] == [{"name": "model", "emptyDir": {"sizeLimit": "8Gi"}},
+                            {"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}}]
+    disk = p["containers"][0]["resources"]
+    assert disk["requests"]["ephemeral-storage"] == "8704Mi"  # 8Gi + 512Mi
+    assert disk["limits"]["ephemeral-storage"] == "8960Mi"  # and 256Mi of logs
+    (init,) = p["initContainers"]
+    assert {"ephemeral-storage"} <= set(init["resources"]["limits"])
+    # The downloader may fetch half the model volume and unpack half: both fit at once.
+    assert env(init)["DETECTOR_DOWNLOAD_MAX_BYTES"] == str(4 * 2**30)
+
+
+def test_default_volume_sizes_and_a_user_override_of_ephemeral_storage_wins():
+    p = pod(resources={"limits": {"ephemeral-storage": "20Gi"}})
+    assert [v["emptyDir"]["sizeLimit"] for v in p["volumes"]] == ["4Gi", "1Gi"]
+    assert p["containers"][0]["resources"]["limits"]["ephemeral-storage"] == "20Gi"
+    assert env(p["initContainers"][0])["DETECTOR_DOWNLOAD_MAX_BYTES"] == str(2 * 2**30)
+
+
+def test_a_pvc_model_has_no_model_emptydir_and_needs_only_tmp_disk():
+    p = pod(modelUri="pvc://store/zoo/ssd")
+    assert p["volumes"][1] == {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}
+    assert p["containers"][0]["resources"]["requests"]["ephemeral-storage"] == "1Gi"
+
+
+def test_model_uri_from_a_secret_reaches_only_the_downloader_env_never_args():
+    spec = parse_spec({"modelUriFrom": {"secretKeyRef": {"name": "signed-url", "key": "url"}}})
+    p = builders.deployment(OWNER, spec, SETTINGS)["spec"]["template"]["spec"]
+    (init,) = p["initContainers"]
+    assert "--model-uri" not in init["args"]
+    assert {"name": "DETECTOR_MODEL_URI", "valueFrom": {"secretKeyRef": {"name": "signed-url", "key": "url"}}} \
+        in init["env"]
+    assert all("valueFrom" not in e for e in p["containers"][0]["env"])  # the server never sees it

@@ -65,3 +65,33 @@ def test_malformed_resource_quantities_are_invalid_spec(quantity):
 @pytest.mark.parametrize("quantity", ["500m", "2", 2, "4Gi", "1e3", "0.5"])
 def test_well_formed_quantities_pass(quantity):
     parse_spec({"modelUri": "gs://b/m", "resources": {"limits": {"memory": quantity}}})
+
+
+@pytest.mark.parametrize("spec", [
+    {},
+    {"modelUri": "gs://b/m", "modelUriFrom": {"secretKeyRef": {"name": "s", "key": "url"}}},
+])
+def test_exactly_one_of_model_uri_and_model_uri_from(spec):
+    with pytest.raises(InvalidSpec, match="exactly one of modelUri and modelUriFrom"):
+        parse_spec(spec)
+
+
+def test_an_invalid_model_uri_is_quoted_redacted():
+    with pytest.raises(InvalidSpec) as refused:
+        parse_spec({"modelUri": "ftp://alice:PASSWORD123@h/m.tar.gz?X-Amz-Signature=5ec7e75167a7"})
+    assert "PASSWORD123" not in str(refused.value) and "5ec7e75167a7" not in str(refused.value)
+    assert "ftp://h/m.tar.gz" in str(refused.value)
+
+
+@pytest.mark.parametrize("quantity,count", [("4Gi", 4 * 2**30), ("500M", 500 * 10**6), (1024, 1024),
+                                            ("1e9", 10**9), ("1.5Gi", 3 * 2**29)])
+def test_byte_quantities(quantity, count):
+    from detector_operator.models import quantity_bytes, quantity_string
+
+    assert quantity_bytes(quantity) == count
+    assert quantity_bytes(quantity_string(count)) == count
+
+
+def test_a_volume_too_small_for_a_model_is_invalid():
+    with pytest.raises(InvalidSpec, match="storage.modelSizeLimit.*64Mi"):
+        parse_spec({"modelUri": "gs://b/m", "storage": {"modelSizeLimit": "1Mi"}})
