@@ -11,47 +11,132 @@ tests check are the rules every image runs:
 - absolute names, any `..` component, device files and FIFOs are refused (stricter than the
   "data" filter, which allows a `..` that stays inside: tar itself never writes one);
 - every write is checked against the real path it would reach, so a link unpacked earlier
-  cannot carry a later member out of dest.
+  cannot carry a later member out of dest;
+- the caps of download_limits.py hold before anything is written: member count, the total of
+  the sizes the archive declares (a GNU sparse member at its expanded size: tarfile reports
+  that, and extracting it writes every byte of the holes), the ratio of that total to the
+  archive's size, and, as the bytes stream out, the bytes written and their ratio to the
+  compressed bytes read so far.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import tarfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import IO
+
+from .download_limits import DownloadLimits, LimitExceeded, check_bytes, check_ratio
+
+_CHUNK = 1 << 20
+UNPACKS_TO = "the archive unpacks to"
 
 
 class ArchiveError(Exception):
     pass
 
 
+class ArchiveTooLarge(ArchiveError):
+    """The archive breaks a cap of download_limits.py: a bomb, or a model too big for its volume."""
+
+
+class _Budget:
+    """What an archive may still write: its declared sizes all checked before the first member is
+    written (`declare`), then every chunk as it streams out (`wrote`)."""
+
+    def __init__(self, limits: DownloadLimits, archive_size: int, raw: IO[bytes]) -> None:
+        self.limits, self.archive_size, self.raw = limits, archive_size, raw
+        self.members = self.declared = self.written = 0
+
+    def declare(self, name: str, size: int) -> None:
+        self.members += 1
+        if self.members > self.limits.max_members:
+            raise ArchiveTooLarge(f"the archive has more than {self.limits.max_members} members (--max-members)")
+        self.declared += size
+        try:
+            check_bytes(self.limits.max_bytes, self.declared, UNPACKS_TO)
+            check_ratio(self.limits, self.declared, self.archive_size, UNPACKS_TO)
+        except LimitExceeded as exc:
+            raise ArchiveTooLarge(f"{exc} (declared by the sizes up to member {name!r})") from None
+
+    def wrote(self, count: int) -> None:
+        self.written += count
+        try:
+            check_bytes(self.limits.max_bytes, self.written, UNPACKS_TO)
+            check_ratio(self.limits, self.written, self.raw.tell(), UNPACKS_TO)
+        except LimitExceeded as exc:
+            raise ArchiveTooLarge(str(exc)) from None
+
+    def copy(self, source: IO[bytes], out: IO[bytes]) -> None:
+        while chunk := source.read(_CHUNK):
+            self.wrote(len(chunk))  # before the write: the cap is never passed, not even by a chunk
+            out.write(chunk)
+
+
 def is_archive(path: Path) -> bool:
     return tarfile.is_tarfile(path) or zipfile.is_zipfile(path)
 
 
-def unpack(archive: Path, dest: Path) -> None:
-    """Unpack a .tar(.gz) or .zip into dest; members that would land outside dest are refused."""
+def unpack(archive: Path, dest: Path, limits: DownloadLimits | None = None) -> None:
+    """Unpack a .tar(.gz) or .zip into dest; members that would land outside dest, or break a cap,
+    are refused before they are written."""
+    limits = limits or DownloadLimits()
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
     try:
-        if tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tar:
-                for member in tar:
-                    _extract_tar_member(tar, member, root)
-            _check_links_stay_inside(root)
-        elif zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                for name in zf.namelist():
-                    _inside(root, root / name, name)
-                zf.extractall(root)  # zipfile never creates links or device files
-        else:
-            raise ArchiveError("not a .tar, .tar.gz or .zip archive")
+        with open(archive, "rb") as raw:
+            budget = _Budget(limits, os.fstat(raw.fileno()).st_size, raw)
+            if tarfile.is_tarfile(archive):
+                with tarfile.open(fileobj=raw, mode="r:*") as tar:
+                    for member in _declared_tar_members(tar, budget):
+                        _extract_tar_member(tar, member, root, budget)
+                _check_links_stay_inside(root)
+            elif zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(raw) as zf:
+                    _unpack_zip(zf, root, budget)
+            else:
+                raise ArchiveError("not a .tar, .tar.gz or .zip archive")
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         # A download cut short reads as a truncated archive: say so, not "ReadError".
         raise ArchiveError(f"corrupt or truncated archive: {exc}") from exc
+
+
+def _declared_tar_members(tar: tarfile.TarFile, budget: _Budget) -> list[tarfile.TarInfo]:
+    """Every header read and checked before anything is written (for a .tar.gz that is one more
+    pass of decompression, bounded by the caps: the scan stops at the first header past them).
+    member.size is what extraction writes: a GNU sparse member's expanded size, holes included;
+    a hard link is written as a copy of its target, so it counts that file's size again."""
+    sizes: dict[str, int] = {}
+    members = []
+    for member in tar:
+        size = member.size if member.isfile() else 0
+        if member.islnk():
+            size = sizes.get(member.linkname.removeprefix("./"), 0)
+        budget.declare(member.name, size)
+        sizes[member.name.removeprefix("./")] = size
+        members.append(member)
+    return members
+
+
+def _unpack_zip(zf: zipfile.ZipFile, root: Path, budget: _Budget) -> None:
+    """The central directory declares every size: all of them are checked before one byte is
+    written. zipfile stops each member at its declared size, and the budget counts what it reads."""
+    infos = zf.infolist()
+    for info in infos:
+        budget.declare(info.filename, info.file_size)
+    for info in infos:
+        target = _target(root, info.filename)
+        if target is None:
+            continue
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove(target)
+        with zf.open(info) as source, open(target, "xb") as out:  # zipfile never creates links
+            budget.copy(source, out)
 
 
 def _refuse(name: str, why: str) -> ArchiveError:
@@ -85,7 +170,7 @@ def _target(root: Path, name: str) -> Path | None:
     return parent / parts[-1]
 
 
-def _extract_tar_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path) -> None:
+def _extract_tar_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path, budget: _Budget) -> None:
     name = member.name
     target = _target(root, name)
     if member.ischr() or member.isblk() or member.isfifo():
@@ -108,12 +193,14 @@ def _extract_tar_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Pat
         if not source.is_file():
             raise _refuse(name, f"is a hard link to {member.linkname!r}, which is not a file unpacked before it")
         _remove(target)
-        shutil.copyfile(source, target)
+        with open(source, "rb") as src, open(target, "xb") as out:
+            budget.copy(src, out)
     elif member.isfile():
         _remove(target)
         extracted = tar.extractfile(member)
+        assert extracted is not None  # a regular file always has content
         with extracted, open(target, "xb") as out:
-            shutil.copyfileobj(extracted, out)
+            budget.copy(extracted, out)
     else:
         raise _refuse(name, f"has an unsupported type {member.type!r}")
 
@@ -133,6 +220,20 @@ def _check_links_stay_inside(root: Path) -> None:
             path = Path(dirpath) / name
             if path.is_symlink():
                 _inside(root, path, str(path.relative_to(root)))
+
+
+def check_links_inside_model(model_dir: Path) -> None:
+    """Every link under the model directory points inside it. Checked on the directory that
+    becomes --dest, before its contents move there: a relative link that stayed inside the unpack
+    root (`<name>/saved_model/x -> ../../y`) would climb out of --dest after the move."""
+    root = model_dir.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            real = Path(os.path.realpath(path))
+            if path.is_symlink() and real != root and root not in real.parents:
+                raise ArchiveError(f"unsafe link refused: {str(path.relative_to(root))!r} points outside the model "
+                                   f"directory ({os.readlink(path)!r})")
 
 
 def find_saved_model(root: Path) -> Path:

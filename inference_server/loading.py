@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from pathlib import Path
 
+from redaction import scrub, secrets_of
+
 from . import labels, storage
+from .download_limits import DownloadLimits
 from .model import ModelError
 from .state import ServerState
 from .termination import write_termination_log
@@ -18,7 +22,8 @@ log = logging.getLogger(__name__)
 
 def _prepare(state: ServerState) -> None:
     cfg = state.config
-    model_dir = state.detector.path if state.detector.ready else storage.download(cfg.model_uri, cfg.cache_dir)
+    model_dir = (state.detector.path if state.detector.ready
+                 else storage.download(cfg.model_uri, cfg.cache_dir, DownloadLimits.from_env()))
     label_path = None
     if cfg.label_map_uri:  # a pvc:// model has no downloader: the server fetches the map itself
         label_path = storage.fetch_file(cfg.label_map_uri, cfg.cache_dir.parent / f"detector-{labels.DOWNLOADED}")
@@ -40,7 +45,9 @@ async def load_model(state: ServerState) -> None:
         await asyncio.to_thread(_prepare, state)
     except Exception as exc:  # noqa: BLE001 - a background task must not fail silently
         if not isinstance(exc, (storage.StorageError, ModelError, labels.LabelMapError)):
-            exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+            exc = RuntimeError(f"{storage.redact(state.config.model_uri)}: {type(exc).__name__}: {exc}")
+        # /v2/health, the log and the termination message are all readable by others.
+        exc = RuntimeError(scrub(str(exc), secrets_of([state.config.model_uri, state.config.label_map_uri], os.environ)))
         state.error = str(exc)
         state.readiness_changed()
         log.error("model load failed: %s", exc)

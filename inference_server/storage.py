@@ -1,11 +1,14 @@
 """`download(uri, dest)`: bring a model from wherever it lives to a local SavedModel directory.
 
 A table maps the URI scheme to a fetcher (remote.py); archives are unpacked safely and the
-SavedModel found inside (archives.py). Local paths are used in place, never copied.
+SavedModel found inside (archives.py), within the caps of download_limits.py. Local paths are
+used in place, never copied. The marker left beside a download holds a digest of the URI, never
+the URI: a pre-signed URL's signature must not sit on a volume other containers read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -14,13 +17,17 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from . import archives, remote
-from .storage_errors import AccessDenied, ModelNotFound, NotAModel, StorageError, redact
+from .download_limits import DownloadLimits
+from .storage_errors import AccessDenied, ModelNotFound, NotAModel, StorageError, TooLarge, redact
 
-__all__ = ["AccessDenied", "ModelNotFound", "NotAModel", "StorageError", "download", "fetch_file", "redact"]
+__all__ = ["AccessDenied", "ModelNotFound", "NotAModel", "StorageError", "TooLarge", "download", "fetch_file",
+           "redact"]
 log = logging.getLogger(__name__)
 
 MARKER = ".detector-download"
-Fetcher = Callable[[str, Path], Path]
+# A label map is a few KB; a COCO-sized one with display names is ~5 KB.
+LABEL_MAP_MAX_BYTES = 16 << 20
+Fetcher = Callable[[str, Path, int], Path]
 
 FETCHERS: dict[str, Fetcher] = {
     "http": remote.fetch_http,
@@ -42,8 +49,9 @@ def local_path(uri: str) -> Path | None:
     return Path(uri)
 
 
-def download(uri: str, dest: Path) -> Path:
+def download(uri: str, dest: Path, limits: DownloadLimits | None = None) -> Path:
     """Return a directory holding saved_model.pb. Remote models end up at dest itself."""
+    limits = limits or DownloadLimits()
     dest = Path(dest)
     path = local_path(uri)
     if path is not None:
@@ -58,18 +66,28 @@ def download(uri: str, dest: Path) -> Path:
     # Stage inside dest: in the pod only dest (an emptyDir) is writable, not its parent.
     with tempfile.TemporaryDirectory(dir=dest, prefix=".fetch-") as tmp:
         staging = Path(tmp)
-        fetched = path if path is not None else _fetch(uri, staging)
+        fetched = path if path is not None else _fetch(uri, staging, limits.max_bytes)
         if fetched.is_file():
             if not archives.is_archive(fetched):
                 raise NotAModel(f"{redact(uri)} is neither a SavedModel directory nor a .tar.gz/.tar/.zip archive")
             try:
-                archives.unpack(fetched, staging / "unpacked")
+                archives.unpack(fetched, staging / "unpacked", limits)
+            except archives.ArchiveTooLarge as exc:
+                raise TooLarge(f"{redact(uri)}: {exc}") from None
             except archives.ArchiveError as exc:
-                raise NotAModel(f"{redact(uri)}: {exc}") from exc
+                raise NotAModel(f"{redact(uri)}: {exc}") from None
+            if path is None:  # our download, not the user's file: free the archive's half of the volume
+                fetched.unlink()
             fetched = staging / "unpacked"
         model = _saved_model_in(fetched, uri)
+        try:
+            # Links are checked against the directory that becomes dest, before the move: the
+            # unpack root is larger, so a link valid there can climb out of dest after it.
+            archives.check_links_inside_model(model)
+        except archives.ArchiveError as exc:
+            raise NotAModel(f"{redact(uri)}: {exc}") from None
         _replace_contents(dest, model)
-    (dest / MARKER).write_text(uri)
+    (dest / MARKER).write_text(_digest(uri))
     log.info("model %s downloaded to %s", redact(uri), dest)
     return dest
 
@@ -83,15 +101,19 @@ def fetch_file(uri: str, dest: Path) -> Path:
         return path
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:
-        fetched = _fetch(uri, Path(tmp))
+        fetched = _fetch(uri, Path(tmp), LABEL_MAP_MAX_BYTES)
         if not fetched.is_file():
             raise StorageError(f"{redact(uri)} is a prefix, not a file")
         shutil.move(fetched, dest)
     return dest
 
 
-def _fetch(uri: str, staging: Path) -> Path:
-    return FETCHERS[urlparse(uri).scheme](uri, staging)
+def _fetch(uri: str, staging: Path, max_bytes: int) -> Path:
+    return FETCHERS[urlparse(uri).scheme](uri, staging, max_bytes)
+
+
+def _digest(uri: str) -> str:
+    return "sha256:" + hashlib.sha256(uri.encode()).hexdigest()
 
 
 def _saved_model_in(root: Path, uri: str) -> Path:
@@ -103,7 +125,7 @@ def _saved_model_in(root: Path, uri: str) -> Path:
 
 def _already_downloaded(dest: Path, uri: str) -> bool:
     marker = dest / MARKER
-    return marker.is_file() and marker.read_text() == uri and (dest / "saved_model.pb").is_file()
+    return marker.is_file() and marker.read_text() == _digest(uri) and (dest / "saved_model.pb").is_file()
 
 
 def _replace_contents(dest: Path, model: Path) -> None:

@@ -1,10 +1,13 @@
 """Why a model or a label map could not be fetched, in words a user can act on. One tree, raised
 by the fetchers (remote.py) and the storage layer (storage.py) alike; every message names the URI
-redacted (no user:password@, no query: pre-signed URLs carry their signatures there)."""
+redacted (redaction.redact_uri: no user:password@, no query: pre-signed URLs carry their
+signatures there)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+from redaction import redact_uri as redact
+
+__all__ = ["AccessDenied", "ModelNotFound", "NotAModel", "StorageError", "TooLarge", "redact"]
 
 
 class StorageError(Exception):
@@ -23,10 +26,5 @@ class NotAModel(StorageError):
     pass
 
 
-def redact(uri: str) -> str:
-    """Drop user:password@ and the query before a URI goes into a message or a log."""
-    parsed = urlparse(uri)
-    netloc = parsed.hostname or ""
-    if parsed.port:
-        netloc += f":{parsed.port}"
-    return parsed._replace(netloc=netloc, query="", fragment="").geturl() if parsed.scheme else uri
+class TooLarge(StorageError):
+    """More than the download caps allow (download_limits.py): a bomb, or a model too big for its volume."""

@@ -3,9 +3,12 @@ downloader and the server write their one-line reason there before they exit."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-TERMINATION_LOG = Path("/dev/termination-log")
+# The container's terminationMessagePath; DETECTOR_TERMINATION_LOG names another file where none
+# can be mounted there (tests/support/pods.py runs the pod's containers as local processes).
+TERMINATION_LOG = Path(os.environ.get("DETECTOR_TERMINATION_LOG") or "/dev/termination-log")
 
 
 def write_termination_log(message: str, path: Path = TERMINATION_LOG) -> None:

@@ -142,6 +142,10 @@ class PodmanPod:
                 raise PodRefused(f"{c.name}: envFrom secret {secret!r} not supplied")
             env.update(self.secrets[secret])
         env.update(c.env)
+        for name, (secret, key) in c.env_secret_keys.items():
+            if key not in self.secrets.get(secret, {}):
+                raise PodRefused(f"{c.name}: secretKeyRef {secret!r}/{key!r} not supplied")
+            env[name] = self.secrets[secret][key]
         opts += [a for k, v in env.items() for a in ("--env", f"{k}={v}")]
         # command replaces the image's ENTRYPOINT (the plan's argv is command + args); without
         # one, args follow the image's ENTRYPOINT.

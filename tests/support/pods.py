@@ -8,7 +8,10 @@ on the plan (LocalPod here, the podman runner beside it) can then never drop a f
 containers, with two declared deviations: every volume is a host directory (mount paths are
 rewritten wherever they appear in argv and env; a volume mounted at /tmp becomes TMPDIR), and
 declared container ports become free loopback ports (env values equal to a declared port are
-rewritten, 0.0.0.0 becomes 127.0.0.1).
+rewritten, 0.0.0.0 becomes 127.0.0.1); a process cannot have a file bind-mounted at its
+terminationMessagePath, so it is told a host file instead (DETECTOR_TERMINATION_LOG).
+An emptyDir's sizeLimit is recorded, not enforced (the kubelet evicts; the downloader's own caps,
+which the builders derive from it, are what the tests measure).
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ class Volume:
     kind: str  # "emptyDir" or "persistentVolumeClaim"
     claim: str | None = None
     read_only: bool = False
+    size_limit: str | None = None  # an emptyDir's sizeLimit
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class ContainerPlan:
     argv: list[str]
     env: dict[str, str]
     env_from_secrets: list[str]
+    # env name -> (Secret name, key): env[].valueFrom.secretKeyRef
+    env_secret_keys: dict[str, tuple[str, str]]
     mounts: list[Mount]
     ports: dict[str, int]
     security: Security
@@ -133,16 +139,23 @@ def _security(pod: dict[str, Any], container: dict[str, Any], where: str) -> Sec
     )
 
 
-def _env(container: dict[str, Any], where: str) -> tuple[dict[str, str], list[str]]:
+def _env(container: dict[str, Any], where: str) -> tuple[dict[str, str], list[str], dict[str, tuple[str, str]]]:
     env: dict[str, str] = {}
+    secret_keys: dict[str, tuple[str, str]] = {}
     for item in container.get("env") or []:
-        _unknown(f"{where}.env[{item.get('name')}]", item, {"name", "value"})
+        _unknown(f"{where}.env[{item.get('name')}]", item, {"name", "value", "valueFrom"})
+        if "valueFrom" in item:
+            _unknown(f"{where}.env[{item['name']}].valueFrom", item["valueFrom"], {"secretKeyRef"})
+            ref = item["valueFrom"]["secretKeyRef"]
+            _unknown(f"{where}.env[{item['name']}].valueFrom.secretKeyRef", ref, {"name", "key"})
+            secret_keys[item["name"]] = (ref["name"], ref["key"])
+            continue
         env[item["name"]] = item.get("value", "")
     secrets = []
     for source in container.get("envFrom") or []:
         _unknown(f"{where}.envFrom", source, {"secretRef"})
         secrets.append(source["secretRef"]["name"])
-    return env, secrets
+    return env, secrets, secret_keys
 
 
 def _probes(container: dict[str, Any], where: str) -> dict[str, Probe]:
@@ -165,7 +178,7 @@ def _container(pod_security: dict[str, Any], c: dict[str, Any], where: str) -> C
                         "imagePullPolicy", *_CONTAINER_ACCOUNTING})
     if c.get("imagePullPolicy", "IfNotPresent") not in ("IfNotPresent", "Never"):
         raise UnsupportedPodField(f"{where}: imagePullPolicy {c['imagePullPolicy']} (runners use local images only)")
-    env, secrets = _env(c, where)
+    env, secrets, secret_keys = _env(c, where)
     mounts = []
     for m in c.get("volumeMounts") or []:
         _unknown(f"{where}.volumeMounts", m, {"name", "mountPath", "readOnly"})
@@ -178,7 +191,7 @@ def _container(pod_security: dict[str, Any], c: dict[str, Any], where: str) -> C
         ports[p["name"]] = p["containerPort"]
     return ContainerPlan(
         name=c["name"], image=c["image"], argv=[*(c.get("command") or []), *(c.get("args") or [])], env=env,
-        env_from_secrets=secrets, mounts=mounts, ports=ports,
+        env_from_secrets=secrets, env_secret_keys=secret_keys, mounts=mounts, ports=ports,
         security=_security(pod_security, c.get("securityContext") or {}, where), probes=_probes(c, where),
         termination_message_path=c.get("terminationMessagePath", DEFAULT_TERMINATION_LOG),
         image_entrypoint=not c.get("command"),
@@ -198,9 +211,8 @@ def plan(template: dict[str, Any]) -> PodPlan:
     for v in pod.get("volumes") or []:
         _unknown("spec.volumes", v, {"name", "emptyDir", "persistentVolumeClaim"})
         if "emptyDir" in v:
-            if v["emptyDir"]:
-                raise UnsupportedPodField(f"spec.volumes[{v['name']}].emptyDir: {v['emptyDir']} (medium/size)")
-            volumes[v["name"]] = Volume(v["name"], "emptyDir")
+            _unknown(f"spec.volumes[{v['name']}].emptyDir", v["emptyDir"], {"sizeLimit"})
+            volumes[v["name"]] = Volume(v["name"], "emptyDir", size_limit=v["emptyDir"].get("sizeLimit"))
         else:
             claim = v["persistentVolumeClaim"]
             _unknown("spec.volumes.persistentVolumeClaim", claim, {"claimName", "readOnly"})
@@ -276,11 +288,22 @@ class LocalPod:
         env = {k: declared.get(v, "127.0.0.1" if v == "0.0.0.0" else v) for k, v in env.items()}
         for secret in container.env_from_secrets:
             env = {**self.secrets[secret], **env}  # explicit env wins, as in Kubernetes
+        for name, (secret, key) in container.env_secret_keys.items():
+            env[name] = self.secrets[secret][key]
+        env["DETECTOR_TERMINATION_LOG"] = str(self.termination_log(container))
         tmp = next((m for m in container.mounts if m.path == "/tmp"), None)
         if tmp is not None:  # in the pod, /tmp is that volume: temporary files go there, not to the host's /tmp
             env.setdefault("TMPDIR", str(self.dirs[tmp.volume]))
         base = {k: os.environ[k] for k in ("PATH", "LANG", "SYSTEMROOT") if k in os.environ}
         return argv, {**base, "TF_CPP_MIN_LOG_LEVEL": "2", **env}
+
+    def termination_log(self, container: ContainerPlan) -> Path:
+        """The host file standing for the container's terminationMessagePath (empty, as the kubelet makes it)."""
+        path = self.workdir / "termination" / container.name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        return path
 
     def run_init(self, timeout: float = 120) -> list[InitResult]:
         """Init containers in order, stopping at the first that fails (as the kubelet does)."""

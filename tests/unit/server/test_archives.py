@@ -102,3 +102,83 @@ def test_a_truncated_download_is_reported_as_a_truncated_archive(tmp_path):
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     with pytest.raises(archives.ArchiveError, match="corrupt or truncated archive"):
         archives.unpack(cut, tmp_path / "dest")
+
+
+# --- the caps of download_limits.py ---------------------------------------------------------------
+
+from inference_server.download_limits import MiB, DownloadLimits  # noqa: E402
+
+SMALL = DownloadLimits(max_bytes=8 * MiB, max_members=50, max_ratio=100, ratio_floor=1 * MiB)
+
+
+def written(root: Path) -> int:
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def test_a_sparse_member_counts_at_its_expanded_size_and_nothing_is_written(tmp_path):
+    import subprocess
+
+    (tmp_path / "src").mkdir()
+    with open(tmp_path / "src" / "weights", "wb") as f:
+        f.write(b"x" * 4096)
+        f.truncate(1 << 30)  # 1 GiB, almost all hole
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", str(tmp_path / "s.tar"), "-C", str(tmp_path / "src"),
+                    "weights"], check=True)
+    assert (tmp_path / "s.tar").stat().st_size < 64 * 1024
+    with pytest.raises(archives.ArchiveTooLarge, match="unpacks to more than 8388608 bytes"):
+        archives.unpack(tmp_path / "s.tar", tmp_path / "out", SMALL)
+    assert written(tmp_path / "out") == 0
+
+
+def test_zip_sizes_from_the_central_directory_are_checked_before_writing(tmp_path):
+    import os
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "z.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.bin", os.urandom(4 * MiB))
+        zf.writestr("b.bin", os.urandom(5 * MiB))
+    with pytest.raises(archives.ArchiveTooLarge, match="unpacks to more than"):
+        archives.unpack(tmp_path / "z.zip", tmp_path / "out", SMALL)
+    assert written(tmp_path / "out") == 0  # a.bin alone would have fitted: nothing was written
+
+
+def test_a_high_compression_ratio_is_refused_above_the_floor_only(tmp_path):
+    zeros = tarball(tmp_path / "zeros.tar.gz", member("z.bin", data=bytes(2 * MiB)))
+    with pytest.raises(archives.ArchiveTooLarge, match="compression ratio above 100:1"):
+        archives.unpack(zeros, tmp_path / "out", SMALL)
+    small = tarball(tmp_path / "small.tar.gz", member("z.bin", data=bytes(MiB // 2)))  # below the floor
+    archives.unpack(small, tmp_path / "ok", SMALL)
+    assert written(tmp_path / "ok") == MiB // 2
+
+
+def test_incompressible_weights_up_to_the_cap_unpack(tmp_path):
+    import os
+
+    weights = tarball(tmp_path / "w.tar.gz", member("m/variables.data", data=os.urandom(7 * MiB)))
+    archives.unpack(weights, tmp_path / "out", SMALL)
+    assert written(tmp_path / "out") == 7 * MiB
+
+
+def test_too_many_members_are_refused_before_any_is_written(tmp_path):
+    many = tarball(tmp_path / "many.tar.gz", *[member(f"f{i}", data=b"x") for i in range(51)])
+    with pytest.raises(archives.ArchiveTooLarge, match="more than 50 members"):
+        archives.unpack(many, tmp_path / "out", SMALL)
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_hard_links_count_as_the_copies_they_become(tmp_path):
+    import os
+
+    links = tarball(tmp_path / "links.tar.gz", member("w", data=os.urandom(3 * MiB)),
+                    *[member(f"l{i}", tarfile.LNKTYPE, link="w") for i in range(3)])
+    with pytest.raises(archives.ArchiveTooLarge, match="unpacks to more than"):
+        archives.unpack(links, tmp_path / "out", SMALL)
+
+
+def test_a_link_that_climbs_out_of_the_model_directory_is_refused(tmp_path):
+    zoo = tarball(tmp_path / "zoo.tar.gz", member("ssd/saved_model/saved_model.pb", data=b"pb"),
+                  member("ssd/saved_model/label_map.pbtxt", tarfile.SYMTYPE, link="../../etc/passwd"),
+                  member("ssd/saved_model/inside", tarfile.SYMTYPE, link="saved_model.pb"))
+    archives.unpack(zoo, tmp_path / "out")  # inside the unpack root: unpacking allows it
+    with pytest.raises(archives.ArchiveError, match="'label_map.pbtxt' points outside the model directory"):
+        archives.check_links_inside_model(tmp_path / "out" / "ssd" / "saved_model")

@@ -56,7 +56,7 @@ def test_a_download_already_in_dest_is_not_fetched_again(tmp_path, monkeypatch):
     tarball = zoo_tar(tmp_path).read_bytes()
     calls = []
 
-    def fetch(uri: str, staging: Path) -> Path:
+    def fetch(uri: str, staging: Path, max_bytes: int) -> Path:
         calls.append(uri)
         (staging / "m.tar.gz").write_bytes(tarball)
         return staging / "m.tar.gz"
