@@ -162,6 +162,8 @@ def _boto_reason(exc: Exception) -> str:
         return f"Could not connect to the endpoint {redact(str(exc.kwargs.get('endpoint_url', '')))}"
     if isinstance(exc, NoCredentialsError):
         return "no credentials found"
+    if "Endpoint" in type(exc).__name__:
+        return f"{type(exc).__name__}: AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) is not a valid URL"
     return type(exc).__name__
 
 
