@@ -153,9 +153,11 @@ def sweep_cases(url: str, closed: str, s3_endpoint: str, moto_endpoint: str) -> 
         "userinfo-bad-port": ({"modelUri": f"http://alice:{PASSWORD}@{host}x/m.tar.gz"}, {}),
         "space-in-signed-url": ({"modelUri": f"{url}/m tar.gz?{q}"}, {}),
         "control-char-in-signed-url": ({"modelUri": f"{url}/m.tar.gz?{q}\t"}, {}),
-        "not-found-signed": ({"modelUri": f"http://alice:{PASSWORD}@{host}/missing.tar.gz?{g}"}, {}),
+        "userinfo-not-found": ({"modelUri": f"http://alice:{PASSWORD}@{host}/missing.tar.gz?{g}"}, {}),
+        "not-found-signed": ({"modelUri": f"{url}/missing.tar.gz?{g}"}, {}),
         "forbidden-sig": ({"modelUri": f"{url}/private.tar.gz?sv=2024&sig={SIGNATURE}"}, {}),
-        "refused": ({"modelUri": f"http://alice:{PASSWORD}@{closed}/m.tar.gz?{q}"}, {}),
+        "refused": ({"modelUri": f"http://{closed}/m.tar.gz?{q}"}, {}),
+        "too-large-download": ({"modelUri": f"{url}/huge.tar.gz?{q}"}, {}),
         "not-an-archive": ({"modelUri": f"{url}/junk.bin?{q}"}, {}),
         "no-saved-model": ({"modelUri": f"{url}/empty.tar.gz?{q}"}, {}),
         "cut-short": ({"modelUri": f"{url}/short.tar.gz?{q}"}, {}),
@@ -189,6 +191,8 @@ def sweep_site(tmp_path_factory, zoo_model_dir):
 
     make_zoo_tarball(zoo_model_dir, root / "good.tar.gz")
     shutil.copy(root / "good.tar.gz", root / "short.tar.gz")
+    with open(root / "huge.tar.gz", "wb") as f:  # announced by Content-Length: refused before reading
+        f.truncate(CAP + 1)
     server = GatedFileServer(root, forbidden={"private.tar.gz"}, cut_short={"short.tar.gz"})
     with moto_s3() as env:
         s3_client(env).create_bucket(Bucket="models")
