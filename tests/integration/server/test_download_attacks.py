@@ -10,6 +10,7 @@ credential in the termination log, the output or the `.detector-download` marker
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -115,16 +116,18 @@ def test_a_zoo_model_just_inside_the_limits_downloads_and_serves(zoo_model_dir, 
     root, server = www
     work = tmp_path / "model"
     shutil.copytree(zoo_model_dir, work / "ssd" / "saved_model")
-    import os
-
     (work / "ssd" / "saved_model" / "assets").mkdir(exist_ok=True)
     (work / "ssd" / "saved_model" / "assets" / "weights.bin").write_bytes(os.urandom(CAP - 4 * MiB))
     with tarfile.open(root / "big.tar.gz", "w:gz", compresslevel=1) as tar:
         tar.add(work / "ssd", "ssd")
-    pod = make_pod({"modelUri": f"{server.url}/big.tar.gz?X-Amz-Signature=f00dfeed"}, tmp_path / "pod")
+    # A pre-signed URL, as users should give one: from a Secret (spec.modelUriFrom).
+    signed = {"model-url": {"url": f"{server.url}/big.tar.gz?X-Amz-Signature=f00dfeed"}}
+    pod = make_pod({"modelUriFrom": {"secretKeyRef": {"name": "model-url", "key": "url"}}}, tmp_path / "pod",
+                   secrets=signed)
     done = run_init(pod, timeout=120)
     assert done.returncode == 0 and done.killed is None, done.output[-2000:]
-    assert "f00dfeed" not in (pod.dirs["model"] / "model" / storage.MARKER).read_text()
+    assert done.peak_bytes <= 2 * CAP  # the archive and its contents, each under the cap, on one volume
+    assert "f00dfeed" not in (pod.dirs["model"] / "model" / storage.MARKER).read_text() + done.output
     pod.start()
     try:
         pod.wait_ready(120)
