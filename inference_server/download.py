@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,18 @@ from .download_limits import MAX_BYTES_ENV, MAX_MEMBERS_ENV, DownloadLimits
 from .termination import TERMINATION_LOG, write_termination_log
 
 MODEL_URI_ENV = "DETECTOR_MODEL_URI"
+# What a URI from a Secret may be: a remote model (a local path in a Secret makes no sense).
+REMOTE_URI = re.compile(r"^(gs|s3|https?)://[^/?#\s]+")
+
+
+def argv_value(argv: Sequence[str] | None, flag: str) -> str | None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def fetch(model_uri: str, dest: Path, label_map_uri: str | None = None, limits: DownloadLimits | None = None) -> Path:
@@ -100,9 +113,16 @@ def main(argv: list[str] | None = None, termination_log: Path = TERMINATION_LOG)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_Scrubbed(secrets))
     logging.getLogger("botocore").setLevel(logging.WARNING)  # keep stderr to our own lines
+    from_env = argv_value(argv, "--model-uri") is None and bool(os.environ.get(MODEL_URI_ENV))
+    if from_env:  # it came from a Secret: the whole value is a secret until it proves to be a URI
+        secrets = [*secrets_of([args.model_uri]), *secrets, args.model_uri]
     try:
         if not args.model_uri:
             raise storage.StorageError(f"no model URI: pass --model-uri or set {MODEL_URI_ENV}")
+        if from_env and not REMOTE_URI.match(args.model_uri):
+            # A Secret key that holds something else (a password, say) must not be echoed back
+            # into the termination message, which the operator copies into status.
+            raise storage.StorageError(f"${MODEL_URI_ENV} (spec.modelUriFrom) is not a gs://, s3:// or http(s):// URI")
         fetch(args.model_uri, args.dest, args.label_map, DownloadLimits(args.max_bytes, args.max_members))
     except Exception as exc:  # noqa: BLE001 - whatever it was, the pod must show one readable line
         line = failure_line(exc, args.model_uri, secrets)

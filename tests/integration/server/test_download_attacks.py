@@ -179,6 +179,9 @@ def sweep_cases(url: str, closed: str, s3_endpoint: str, moto_endpoint: str) -> 
         "gcs-bad-credentials-file": ({"modelUri": "gs://models/m.tar.gz", "credentialsSecret": "gcs"},
                                      {"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/" + SECRET_KEY + ".json"}),
         "uri-from-secret": ({"modelUriFrom": {"secretKeyRef": {"name": "model-url", "key": "url"}}}, {}),
+        # A Secret key that is not a URI at all (whoever may create a detector names any key):
+        # its value must not come back in the termination message, which status copies.
+        "secret-not-a-uri": ({"modelUriFrom": {"secretKeyRef": {"name": "model-url", "key": "password"}}}, {}),
     }
 
 
@@ -215,7 +218,8 @@ def test_no_credential_reaches_the_termination_log_the_output_or_the_marker(case
     spec, secret_env = sweep_cases(server.url, closed, f"127.0.0.1:{free_port()}", moto_endpoint)[case]
     secrets = {"s3": secret_env, "gcs": secret_env,
                "model-url": {"url": f"https://{closed}/m.tar.gz?X-Amz-Signature={SIGNATURE}",
-                             "ftp": f"ftp://alice:{PASSWORD}@host/m.tar.gz?X-Amz-Signature={SIGNATURE}"}}
+                             "ftp": f"ftp://alice:{PASSWORD}@host/m.tar.gz?X-Amz-Signature={SIGNATURE}",
+                             "password": f"{PASSWORD}-db"}}
     pod = make_pod(spec, tmp_path / "pod", secrets=secrets)
     done = run_init(pod, timeout=90)
     (init,) = pod.pod.init_containers
