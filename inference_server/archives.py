@@ -89,8 +89,13 @@ def unpack(archive: Path, dest: Path, limits: DownloadLimits | None = None) -> N
         with open(archive, "rb") as raw:
             budget = _Budget(limits, os.fstat(raw.fileno()).st_size, raw)
             if tarfile.is_tarfile(archive):
+                # Two sequential passes, each on its own handle: every header checked (stream
+                # mode skips data fastest), then the members written in order (no seek back, which
+                # would decompress a .tar.gz again from its start).
+                with open(archive, "rb") as scan, tarfile.open(fileobj=scan, mode="r|*") as headers:
+                    _declare_tar_members(headers, budget)
                 with tarfile.open(fileobj=raw, mode="r:*") as tar:
-                    for member in _declared_tar_members(tar, budget):
+                    for member in tar:
                         _extract_tar_member(tar, member, root, budget)
                 _check_links_stay_inside(root)
             elif zipfile.is_zipfile(archive):
@@ -103,21 +108,18 @@ def unpack(archive: Path, dest: Path, limits: DownloadLimits | None = None) -> N
         raise ArchiveError(f"corrupt or truncated archive: {exc}") from exc
 
 
-def _declared_tar_members(tar: tarfile.TarFile, budget: _Budget) -> list[tarfile.TarInfo]:
+def _declare_tar_members(tar: tarfile.TarFile, budget: _Budget) -> None:
     """Every header read and checked before anything is written (for a .tar.gz that is one more
     pass of decompression, bounded by the caps: the scan stops at the first header past them).
     member.size is what extraction writes: a GNU sparse member's expanded size, holes included;
     a hard link is written as a copy of its target, so it counts that file's size again."""
     sizes: dict[str, int] = {}
-    members = []
     for member in tar:
         size = member.size if member.isfile() else 0
         if member.islnk():
             size = sizes.get(member.linkname.removeprefix("./"), 0)
         budget.declare(member.name, size)
         sizes[member.name.removeprefix("./")] = size
-        members.append(member)
-    return members
 
 
 def _unpack_zip(zf: zipfile.ZipFile, root: Path, budget: _Budget) -> None:
