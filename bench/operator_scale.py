@@ -61,7 +61,7 @@ def detector(name: str, replicas: int) -> dict[str, Any]:
         "apiVersion": f"{models.GROUP}/{models.VERSION}", "kind": models.KIND, "metadata": {"name": name},
         # Tiny requests: the simulated nodes' pod count is the limit, not their CPU.
         "spec": {"modelUri": "gs://bench/ssd_mobilenet_v2.tar.gz", "replicas": replicas,
-                 "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}},
+                 "resources": {"requests": {"cpu": "10m", "memory": "16Mi", "ephemeral-storage": "16Mi"}}},
     }
 
 
@@ -262,8 +262,10 @@ def register_nodes(count: int) -> None:
     nodes = [{"apiVersion": "v1", "kind": "Node",
               "metadata": {"name": f"bench-{i}", "annotations": {"kwok.x-k8s.io/node": "fake"},
                            "labels": {"kubernetes.io/hostname": f"bench-{i}", "type": "kwok"}},
-              "status": {"capacity": {"cpu": "1000", "memory": "4Ti", "pods": str(PODS_PER_NODE)},
-                         "allocatable": {"cpu": "1000", "memory": "4Ti", "pods": str(PODS_PER_NODE)}}}
+              "status": {"capacity": {"cpu": "1000", "memory": "4Ti", "ephemeral-storage": "1Pi",
+                                      "pods": str(PODS_PER_NODE)},
+                         "allocatable": {"cpu": "1000", "memory": "4Ti", "ephemeral-storage": "1Pi",
+                                         "pods": str(PODS_PER_NODE)}}}
              for i in range(count)]
     kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
 
