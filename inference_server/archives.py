@@ -48,7 +48,7 @@ class _Budget:
 
     def __init__(self, limits: DownloadLimits, archive_size: int, raw: IO[bytes]) -> None:
         self.limits, self.archive_size, self.raw = limits, archive_size, raw
-        self.members = self.declared = self.written = 0
+        self.members = self.declared = self.written = self.extracted = 0
 
     def declare(self, name: str, size: int) -> None:
         self.members += 1
@@ -60,6 +60,12 @@ class _Budget:
             check_ratio(self.limits, self.declared, self.archive_size, UNPACKS_TO)
         except LimitExceeded as exc:
             raise ArchiveTooLarge(f"{exc} (declared by the sizes up to member {name!r})") from None
+
+    def extracting(self, name: str) -> None:
+        """The second pass may not find more than the first declared (it reads the same bytes)."""
+        self.extracted += 1
+        if self.extracted > self.members:
+            raise ArchiveError(f"archive member {name!r} was not among the members checked before unpacking")
 
     def wrote(self, count: int) -> None:
         self.written += count
@@ -96,6 +102,7 @@ def unpack(archive: Path, dest: Path, limits: DownloadLimits | None = None) -> N
                     _declare_tar_members(headers, budget)
                 with tarfile.open(fileobj=raw, mode="r:*") as tar:
                     for member in tar:
+                        budget.extracting(member.name)
                         _extract_tar_member(tar, member, root, budget)
                 _check_links_stay_inside(root)
             elif zipfile.is_zipfile(archive):
