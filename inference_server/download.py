@@ -100,7 +100,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, termination_log: Path = TERMINATION_LOG) -> int:
-    secrets = secrets_of([os.environ.get(MODEL_URI_ENV)], os.environ)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse quotes bad values (a URI among them) in its message
@@ -109,13 +108,13 @@ def main(argv: list[str] | None = None, termination_log: Path = TERMINATION_LOG)
                                   termination_log)
         raise
     secrets = secrets_of([args.model_uri, args.label_map], os.environ)
+    from_env = argv_value(argv, "--model-uri") is None and bool(os.environ.get(MODEL_URI_ENV))
+    if from_env:  # it came from a Secret: the whole value is a secret until it proves to be a URI
+        secrets.insert(0, args.model_uri)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_Scrubbed(secrets))
     logging.getLogger("botocore").setLevel(logging.WARNING)  # keep stderr to our own lines
-    from_env = argv_value(argv, "--model-uri") is None and bool(os.environ.get(MODEL_URI_ENV))
-    if from_env:  # it came from a Secret: the whole value is a secret until it proves to be a URI
-        secrets = [*secrets_of([args.model_uri]), *secrets, args.model_uri]
     try:
         if not args.model_uri:
             raise storage.StorageError(f"no model URI: pass --model-uri or set {MODEL_URI_ENV}")
