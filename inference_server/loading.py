@@ -47,7 +47,8 @@ async def load_model(state: ServerState) -> None:
         if not isinstance(exc, (storage.StorageError, ModelError, labels.LabelMapError)):
             exc = RuntimeError(f"{storage.redact(state.config.model_uri)}: {type(exc).__name__}: {exc}")
         # /v2/health, the log and the termination message are all readable by others.
-        exc = RuntimeError(scrub(str(exc), secrets_of([state.config.model_uri, state.config.label_map_uri], os.environ)))
+        secrets = secrets_of([state.config.model_uri, state.config.label_map_uri], os.environ)
+        exc = RuntimeError(scrub(str(exc), secrets))
         state.error = str(exc)
         state.readiness_changed()
         log.error("model load failed: %s", exc)

@@ -145,7 +145,8 @@ def fetch_s3(uri: str, staging: Path, max_bytes: int) -> Path:
     except ClientError as exc:
         code = _s3_code(exc)
         if code in ("NoSuchBucket", "404", "NoSuchKey"):
-            raise ModelNotFound(f"{redact(uri)} not found: bucket {bucket!r} or key {key!r} does not exist ({code})") from exc
+            raise ModelNotFound(
+                f"{redact(uri)} not found: bucket {bucket!r} or key {key!r} does not exist ({code})") from exc
         if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"):
             raise AccessDenied(f"{redact(uri)}: access denied: S3 refused access ({code}): check AWS_ACCESS_KEY_ID/"
                                "AWS_SECRET_ACCESS_KEY") from exc
@@ -214,10 +215,12 @@ def fetch_gs(uri: str, staging: Path, max_bytes: int) -> Path:
     except gexc.NotFound as exc:
         raise ModelNotFound(f"{redact(uri)} not found: bucket {bucket_name!r} does not exist") from exc
     except (gexc.Forbidden, gexc.Unauthorized) as exc:
-        raise AccessDenied(f"{redact(uri)}: access denied: GCS refused access: check GOOGLE_APPLICATION_CREDENTIALS") from exc
+        raise AccessDenied(
+            f"{redact(uri)}: access denied: GCS refused access: check GOOGLE_APPLICATION_CREDENTIALS") from exc
     except gexc.GoogleAPIError as exc:
         # The API's text can quote request URLs: the class and the HTTP code name the cause.
-        raise StorageError(f"{redact(uri)}: GCS error: {type(exc).__name__} {getattr(exc, 'code', '') or ''}".rstrip()) from None
+        code = getattr(exc, "code", "") or ""
+        raise StorageError(f"{redact(uri)}: GCS error: {type(exc).__name__} {code}".rstrip()) from None
     except auth_exc.GoogleAuthError as exc:
         raise AccessDenied(f"{redact(uri)}: GCS credentials could not be loaded ({type(exc).__name__}): check "
                            "GOOGLE_APPLICATION_CREDENTIALS") from None

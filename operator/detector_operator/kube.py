@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from redaction import scrub
 
 from detector_operator import credentials, models
 from detector_operator.credentials import Credentials
 from detector_operator.settings import FIELD_MANAGER
+from redaction import scrub
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from redaction import scrub
-
 from detector_operator.views import DeploymentView, PodView
+from redaction import scrub
 
 READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
 SERVING = "Serving"

@@ -25,11 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from redaction import scrub
-
 from detector_operator import builders, kube, models, status
 from detector_operator.settings import Settings
 from detector_operator.views import Key, Observed, ServiceView
+from redaction import scrub
 
 log = logging.getLogger(__name__)
 SETTLE_SECONDS = 1.0

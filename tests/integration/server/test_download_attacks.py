@@ -140,7 +140,8 @@ def test_a_zoo_model_just_inside_the_limits_downloads_and_serves(zoo_model_dir, 
 
 # --- secrets: swept through every way the downloader can fail ---------------------------------
 
-PASSWORD, SIGNATURE, SECRET_KEY, TOKEN = "PASSWORD123", "5ec7e75167a7", "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLEKEY", "tok3nS3SS10N"
+PASSWORD, SIGNATURE, TOKEN = "PASSWORD123", "5ec7e75167a7", "tok3nS3SS10N"
+SECRET_KEY = "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLEKEY"
 SECRETS = (PASSWORD, SIGNATURE, SECRET_KEY, TOKEN)
 S3_ENV = {"AWS_ACCESS_KEY_ID": "AKIDSWEEP", "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_SESSION_TOKEN": TOKEN,
           "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}

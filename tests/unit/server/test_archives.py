@@ -106,7 +106,7 @@ def test_a_truncated_download_is_reported_as_a_truncated_archive(tmp_path):
 
 # --- the caps of download_limits.py ---------------------------------------------------------------
 
-from inference_server.download_limits import MiB, DownloadLimits  # noqa: E402
+from inference_server.download_limits import DownloadLimits, MiB  # noqa: E402
 
 SMALL = DownloadLimits(max_bytes=8 * MiB, max_members=50, max_ratio=100, ratio_floor=1 * MiB)
 
