@@ -44,6 +44,7 @@ import localprocs
 from localcluster import Cluster, kubectl_path
 
 from detector_operator import builders, kube, models
+from detector_operator.children import desired_objects
 from detector_operator.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,7 +68,7 @@ def detector(name: str, replicas: int) -> dict[str, Any]:
 
 def children(namespace: str, name: str, replicas: int, uid: str | None) -> list[dict[str, Any]]:
     owner = builders.Owner(name=name, namespace=namespace, uid=uid or str(uuid.uuid4()))
-    objects = builders.desired_objects(owner, models.parse_spec(detector(name, replicas)["spec"]), Settings())
+    objects = desired_objects(owner, models.parse_spec(detector(name, replicas)["spec"]), Settings())
     if uid is None:
         for obj in objects:
             del obj["metadata"]["ownerReferences"]  # no owner exists: GC would delete them

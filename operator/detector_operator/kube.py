@@ -19,32 +19,34 @@ import datetime
 import json
 import logging
 import socket
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from detector_operator import credentials, models
+from detector_operator import children, credentials, models
+from detector_operator.children import Resource
 from detector_operator.credentials import Credentials
 from detector_operator.settings import FIELD_MANAGER
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class Resource:
-    api: str  # "/api/v1" or "/apis/<group>/<version>"
-    plural: str
-    namespaced: bool = True
-
-
-# The kinds the operator touches by name; other layers may pass a Resource of their own.
-KINDS: dict[str, Resource] = {
-    "Deployment": Resource("/apis/apps/v1", "deployments"),
-    "Service": Resource("/api/v1", "services"),
+# The kinds the operator touches by name besides its children (children.KINDS, read at call
+# time so the table stays the one owner); other layers may pass a Resource of their own.
+OTHER_KINDS: dict[str, Resource] = {
     "PersistentVolumeClaim": Resource("/api/v1", "persistentvolumeclaims"),
     "Event": Resource("/api/v1", "events"),
     models.KIND: Resource(f"/apis/{models.GROUP}/{models.VERSION}", models.PLURAL),
 }
+
+
+def resource_of(kind: str) -> Resource:
+    for child in children.KINDS:
+        if child.kind == kind:
+            return child.resource
+    try:
+        return OTHER_KINDS[kind]
+    except KeyError:
+        raise ValueError(f"kube.py knows no kind {kind!r}: add it to children.KINDS or OTHER_KINDS") from None
 
 
 class KubeError(Exception):
@@ -94,7 +96,7 @@ def error_for(status: int, body: str) -> KubeError:
 
 
 def path(kind: str | Resource, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
-    resource = KINDS[kind] if isinstance(kind, str) else kind
+    resource = resource_of(kind) if isinstance(kind, str) else kind
     scope = f"/namespaces/{namespace}" if resource.namespaced else ""
     out = f"{resource.api}{scope}/{resource.plural}"
     if name:
@@ -198,6 +200,13 @@ class Kube:
             return await self.request("GET", path(kind, namespace, name))
         except NotFound:
             return None
+
+    async def delete(self, resource: str | Resource, namespace: str, name: str) -> None:
+        """Delete one object; already gone is fine (a delete repeated before the watch caught up)."""
+        try:
+            await self.request("DELETE", path(resource, namespace, name))
+        except NotFound:
+            pass
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """Write the ObjectDetector's status only: spec and metadata are the user's (GitOps)."""
