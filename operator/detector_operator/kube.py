@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from detector_operator import children, credentials, models
+from detector_operator import __version__, children, credentials, models
 from detector_operator.children import Resource
 from detector_operator.credentials import Credentials
 from detector_operator.settings import FIELD_MANAGER
@@ -120,7 +120,7 @@ class Kube:
         self.session = session
 
     @classmethod
-    async def connect(cls, *, user_agent: str = f"{FIELD_MANAGER}/0.1.0", connections: int = 64) -> Kube:
+    async def connect(cls, *, user_agent: str = f"{FIELD_MANAGER}/{__version__}", connections: int = 64) -> Kube:
         creds = await load_credentials()
         connector = aiohttp.TCPConnector(ssl=creds.ssl_context(), limit=connections)
         session = aiohttp.ClientSession(

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from detector_operator.models import InvalidSpec, ObjectDetectorSpec, parse_spec
+from tests.support.spec_rules import CASES
 
 
 def test_minimal_spec_gets_documented_defaults():
@@ -65,3 +66,14 @@ def test_malformed_resource_quantities_are_invalid_spec(quantity):
 @pytest.mark.parametrize("quantity", ["500m", "2", 2, "4Gi", "1e3", "0.5"])
 def test_well_formed_quantities_pass(quantity):
     parse_spec({"modelUri": "gs://b/m", "resources": {"limits": {"memory": quantity}}})
+
+
+@pytest.mark.parametrize("spec, accepted", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_uri_and_name_rules_judge_as_the_crd_does(spec, accepted):
+    # The same cases go through the API server's CEL and patterns in tests/integration/operator.
+    try:
+        parse_spec(spec)
+    except InvalidSpec:
+        assert not accepted, f"parse_spec refused {spec}, which the CRD accepts"
+    else:
+        assert accepted, f"parse_spec accepted {spec}, which the CRD refuses"
