@@ -105,7 +105,8 @@ async def watch_until(client: kube.Kube, path: str, n: int, ok, started: float, 
             await asyncio.sleep(0.5)
     good = {o["metadata"]["name"] for o in listed["items"] if ok(o)}
     rv = listed["metadata"]["resourceVersion"]
-    headers = {"Authorization": client.credentials.auth_header} if client.credentials.auth_header else {}
+    auth = await client.authorization()
+    headers = {"Authorization": auth} if auth else {}
     while len(good) < n:
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"{path}: {len(good)}/{n} after {timeout:.0f}s")

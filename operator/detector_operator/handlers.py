@@ -10,6 +10,7 @@ before any handler runs, so the first sync after a restart already sees the exis
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -49,16 +50,20 @@ class _NoDiffBase(kopf.DiffBaseStorage):
 
 @kopf.on.login()
 async def login(**_: Any) -> kopf.ConnectionInfo:
-    """kopf authenticates exactly as kube.py does (one loader: exec plugins, tokens, certs).
+    """kopf authenticates exactly as kube.py does: credentials.load, over the official client's
+    loader (kopf's own login_via_client reads the same loader, but into the client's global
+    default configuration; this keeps one call for both).
 
-    Without this handler kopf picks a loader by which client libraries happen to be installed, so
-    one added dependency could split the two credential paths.
+    No expiration is known (the loader keeps an exec plugin's expiry to itself): when a token
+    is refused, kopf calls this again and the loader runs the plugin or re-reads the token file.
     """
     creds = await kube.load_credentials()
+    header = await asyncio.to_thread(creds.auth_header)
+    scheme, _, token = (header or "").partition(" ")
     return kopf.ConnectionInfo(
         server=creds.server, ca_path=creds.ca_path, insecure=not creds.verify,
-        scheme="Bearer" if creds.token else None, token=creds.token,
-        certificate_path=creds.cert_path, private_key_path=creds.key_path, expiration=creds.expires,
+        scheme=scheme or None, token=token or None,
+        certificate_path=creds.cert_path, private_key_path=creds.key_path,
     )
 
 
