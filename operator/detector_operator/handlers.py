@@ -6,6 +6,7 @@ operator writes nothing but `.status` (Argo CD sees no drift) and deleting an Ob
 never waits for the operator; children go by ownerReference garbage collection.
 Indexes hold small views (views.py) of the ObjectDetectors and their children; kopf fills them
 before any handler runs, so the first sync after a restart already sees the existing children.
+Each child kind's index and watch are registered from its row in children.KINDS (watch_child).
 """
 
 from __future__ import annotations
