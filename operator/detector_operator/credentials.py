@@ -74,8 +74,10 @@ def load(environ: dict[str, str] | None = None) -> Credentials:
     config = kubernetes.client.Configuration()
     with _loader_errors() as errors:
         try:
-            InClusterConfigLoader(token_filename=str(SERVICE_ACCOUNT / "token"),
-                                  cert_filename=str(SERVICE_ACCOUNT / "ca.crt"), environ=environ).load_and_set(config)
+            loader = InClusterConfigLoader(  # type: ignore[no-untyped-call]  # untyped loader
+                token_filename=str(SERVICE_ACCOUNT / "token"), cert_filename=str(SERVICE_ACCOUNT / "ca.crt"),
+                environ=environ)
+            loader.load_and_set(config)  # type: ignore[no-untyped-call]
         except kubernetes.config.ConfigException:
             _load_kubeconfig(environ, config)
     if errors:
@@ -94,8 +96,9 @@ def _load_kubeconfig(environ: dict[str, str], config: kubernetes.client.Configur
         raise CredentialsError(f"no kubeconfig found ({listed or '~/.kube/config'}) and not running in a pod")
     try:
         # persist_config=False: never write back into the user's kubeconfig (refreshed tokens).
-        kubernetes.config.load_kube_config(config_file=os.pathsep.join(files), context=_first_current_context(files),
-                                           client_configuration=config, persist_config=False)
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]  # untyped loader
+            config_file=os.pathsep.join(files), context=_first_current_context(files),
+            client_configuration=config, persist_config=False)
     except (kubernetes.config.ConfigException, OSError, ValueError, yaml.YAMLError) as e:
         raise CredentialsError(f"kubeconfig {os.pathsep.join(files)}: {e}") from None
 

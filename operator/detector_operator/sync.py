@@ -256,7 +256,7 @@ class Syncer:
             *(put(child, obj) for child, obj in wanted),
             *(self.kube.delete(child.resource, namespace, child.name_of(ctx.owner.name)) for child in ctx.unwanted()),
             return_exceptions=True)
-        for (child, obj), result in zip(wanted, results):
+        for (child, obj), result in zip(wanted, results, strict=False):  # the deletes' results follow
             if isinstance(result, kube.Invalid):
                 # The spec passed the schema but the API server refuses the child (e.g. a bad
                 # label value): nothing to retry until the spec changes.

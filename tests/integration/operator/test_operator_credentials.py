@@ -47,7 +47,8 @@ def test_operator_logged_in_through_an_exec_plugin_reconciles_to_ready(crds, nam
     try:
         token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
         config, calls = exec_kubeconfig(token, tmp_path)
-        operator = OperatorProcess(tmp_path, env={"KUBECONFIG": config, "DETECTOR_WATCH_NAMESPACES": namespace}).start()
+        operator = OperatorProcess(tmp_path, env={"KUBECONFIG": config,
+                                                  "DETECTOR_WATCH_NAMESPACES": namespace}).start()
         try:
             apply(namespace, sample("cpu-detector"))
             (od,) = wait_ready(namespace, "cpu-detector", timeout=90)
