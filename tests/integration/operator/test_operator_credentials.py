@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -83,7 +84,7 @@ async def test_in_a_pod_a_rotated_service_account_token_is_picked_up(kubeconfig,
     secrets.mkdir()
     (secrets / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"])
                                      if "certificate-authority-data" in cluster
-                                     else open(cluster["certificate-authority"], "rb").read())
+                                     else Path(cluster["certificate-authority"]).read_bytes())
     (secrets / "token").write_text(old)
     server = urlsplit(cluster["server"])
     monkeypatch.setattr(credentials, "SERVICE_ACCOUNT", secrets)
