@@ -5,10 +5,11 @@ reads, creates and deletes, with typed errors. Credentials come from credentials
 client's loader: in-cluster service account, else the kubeconfig with its exec plugins), and kopf
 logs in with the very same (handlers.login), so the two can never disagree about a kubeconfig.
 
-Why hand-written calls and not kubernetes_asyncio's API classes: measured side by side against
-the local control plane (`python bench/kube_client.py`: 300 applies of our Deployment, 300 merge
-patches, 300 GETs at concurrency 16, medians of 3), its API classes cost 3.25x the client CPU
-(3.15 vs 0.97 ms per call: every response becomes model objects) and 1.38x the wall time. The
+Why hand-written calls and not the API classes of the official client (kubernetes.aio, installed
+anyway for its credential loader) or kubernetes_asyncio: measured side by side against the local
+control plane (`python bench/kube_client.py`: 300 applies of our Deployment, 300 merge patches,
+300 GETs at concurrency 16, medians of 3), both cost 2.2x the client CPU of these calls (1.18
+vs 0.53 ms per call: every response becomes model objects) and 1.1-1.2x the wall time. The
 operator's hot path is exactly these calls, so they stay plain JSON over one pooled session.
 """
 
