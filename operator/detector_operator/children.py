@@ -157,6 +157,8 @@ def desired(
     return out
 
 
-def desired_objects(owner: builders.Owner, spec: models.ObjectDetectorSpec, settings: Settings) -> list[dict[str, Any]]:
+def desired_objects(
+    owner: builders.Owner, spec: models.ObjectDetectorSpec, settings: Settings
+) -> list[dict[str, Any]]:
     """Everything the operator applies for one ObjectDetector, in apply order."""
     return [obj for obj in desired(owner, spec, settings).values() if obj is not None]
