@@ -10,7 +10,7 @@ export KUBECONFIG ?= $(CURDIR)/.local/cluster/kubeconfig
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools argocd argocd-up argocd-down argocd-status images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds protos lint bench-operator bench-server
+.PHONY: help venv tools argocd argocd-up argocd-down argocd-status images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds rbac argocd-cm-patch protos lint bench-operator bench-server
 
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} \
@@ -82,6 +82,13 @@ protos: ## regenerate the Open Inference Protocol's gRPC code (inference_server/
 
 crds: venv ## regenerate crds/ from the pydantic model
 	@$(PY) -m detector_operator.crdgen > crds/objectdetectors.vision.mlops.dev.yaml
+
+rbac: venv ## regenerate the operator's RBAC for every overlay from its child kinds (children.py)
+	@$(PY) -m detector_operator.rbacgen cluster > deploy/base/rbac.yaml
+	@$(PY) -m detector_operator.rbacgen namespaced > deploy/overlays/namespaced/role.yaml
+
+argocd-cm-patch: ## regenerate deploy/argocd/argocd-cm-patch.yaml from the one health.lua
+	@$(PY) deploy/argocd/cm_patch.py > deploy/argocd/argocd-cm-patch.yaml
 
 ##@ Benchmarks (not tests: they print medians and ratios)
 bench-operator: venv tools ## operator scale against bare-client floors, on its own control plane

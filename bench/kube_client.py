@@ -1,4 +1,6 @@
-"""Which client should kube.py be? Our aiohttp calls against kubernetes_asyncio's API classes.
+"""Which client should kube.py be? Our aiohttp calls against the async API classes of the
+official client (kubernetes.aio, installed with the operator for its credential loader) and of
+kubernetes_asyncio.
 
     python bench/kube_client.py [--n 300] [--rounds 3]
 
@@ -7,6 +9,7 @@ in one run: N server-side applies of a Deployment (as builders emits it), N merg
 ConfigMap (a stand-in for the status patch: same verb and content type) and N GETs, at
 concurrency 16. Prints, per client, the median wall time and the median CPU seconds this process
 spent, and the ratios. Starts its own control plane (localcluster) unless KUBECONFIG is set.
+The operator already has the official `kubernetes` package (credentials.py uses its loader).
 kubernetes_asyncio is not a dependency of the operator: it is installed for this script alone,
 into ~/.cache/detector-operator/bench-deps, on first use.
 """
@@ -89,6 +92,22 @@ async def theirs(namespace: str, n: int, tag: str) -> None:
                        for i in range(n)])
 
 
+async def official(namespace: str, n: int, tag: str) -> None:
+    from kubernetes.aio import client, config
+
+    await config.load_kube_config(persist_config=False)
+    async with client.ApiClient() as api:
+        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+        await bounded([lambda i=i: apps.patch_namespaced_deployment(
+            f"bench-{i}-detector", namespace, deployment(namespace, i), field_manager=FIELD_MANAGER, force=True,
+            _content_type="application/apply-patch+yaml") for i in range(n)])
+        await bounded([lambda i=i: core.patch_namespaced_config_map(
+            f"bench-{i}", namespace, {"data": {"round": tag}},
+            _content_type="application/merge-patch+json") for i in range(n)])
+        await bounded([lambda i=i: apps.read_namespaced_deployment(f"bench-{i}-detector", namespace)
+                       for i in range(n)])
+
+
 async def setup(namespace: str, n: int) -> None:
     client = await kube.Kube.connect()
     try:
@@ -120,10 +139,10 @@ def main() -> int:
     namespace = f"bench-kube-{uuid.uuid4().hex[:6]}"
     try:
         asyncio.run(setup(namespace, args.n))
-        results: dict[str, list[tuple[float, float]]] = {"ours": [], "kubernetes_asyncio": []}
-        for r in range(args.rounds):  # alternate, so drift on the shared machine hits both
-            order = [("ours", ours), ("kubernetes_asyncio", theirs)]
-            for name, fn in order if r % 2 == 0 else order[::-1]:
+        order = [("ours", ours), ("kubernetes.aio", official), ("kubernetes_asyncio", theirs)]
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in order}
+        for r in range(args.rounds):  # rotate, so drift on the shared machine hits each
+            for name, fn in order[r % len(order):] + order[:r % len(order)]:
                 results[name].append(measure(fn, namespace, args.n, f"{name}-{r}"))
         calls = 3 * args.n
         print(f"{calls} calls per round ({args.n} applies, {args.n} merge patches, {args.n} GETs), "
@@ -131,8 +150,10 @@ def main() -> int:
         med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in results.items()}
         for name, (wall, cpu) in med.items():
             print(f"  {name:<20} wall {wall:6.2f} s   client CPU {cpu:6.2f} s   {1000 * cpu / calls:5.2f} ms CPU/call")
-        (ow, oc), (tw, tc) = med["ours"], med["kubernetes_asyncio"]
-        print(f"  kubernetes_asyncio / ours: wall {tw / ow:.2f}x, client CPU {tc / oc:.2f}x")
+        ow, oc = med["ours"]
+        for name in ("kubernetes.aio", "kubernetes_asyncio"):
+            tw, tc = med[name]
+            print(f"  {name} / ours: wall {tw / ow:.2f}x, client CPU {tc / oc:.2f}x")
     finally:
         if cluster:
             cluster.down(quiet=True)

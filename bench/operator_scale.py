@@ -18,6 +18,9 @@ simulated nodes for every pod. For each N, `--rounds` times (medians printed):
 Then, with `--unrelated P`: P pods (in Deployments of 100) in other namespaces, not the operator's,
 and the largest N again: the operator's RSS and CPU must not grow with them.
 `--profile` runs the operator under cProfile in the last round and prints where its time went.
+`--baseline PYTHON` also runs, in each round and in alternating order, the operator of another
+checkout (its venv's python, e.g. the commit before a change) and prints both side by side:
+RSS idle before the burst, peak RSS, CPU and time until Ready. `--no-floors` skips A and B.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ import localprocs
 from localcluster import Cluster, kubectl_path
 
 from detector_operator import builders, kube, models
+from detector_operator.children import desired_objects
 from detector_operator.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,7 +71,7 @@ def detector(name: str, replicas: int) -> dict[str, Any]:
 
 def children(namespace: str, name: str, replicas: int, uid: str | None) -> list[dict[str, Any]]:
     owner = builders.Owner(name=name, namespace=namespace, uid=uid or str(uuid.uuid4()))
-    objects = builders.desired_objects(owner, models.parse_spec(detector(name, replicas)["spec"]), Settings())
+    objects = desired_objects(owner, models.parse_spec(detector(name, replicas)["spec"]), Settings())
     if uid is None:
         for obj in objects:
             del obj["metadata"]["ownerReferences"]  # no owner exists: GC would delete them
@@ -104,7 +108,8 @@ async def watch_until(client: kube.Kube, path: str, n: int, ok, started: float, 
             await asyncio.sleep(0.5)
     good = {o["metadata"]["name"] for o in listed["items"] if ok(o)}
     rv = listed["metadata"]["resourceVersion"]
-    headers = {"Authorization": client.credentials.auth_header} if client.credentials.auth_header else {}
+    auth = await client.authorization()
+    headers = {"Authorization": auth} if auth else {}
     while len(good) < n:
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"{path}: {len(good)}/{n} after {timeout:.0f}s")
@@ -177,9 +182,10 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def proc_peak_rss_mib(pid: int) -> float:
+def proc_peak_rss_mib(pid: int, field: str = "VmHWM") -> float:
+    """Peak RSS (VmHWM), or the current one with field="VmRSS"."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -209,11 +215,11 @@ def _epoch(stamp: str) -> float:
 
 
 async def operator_run(n: int, replicas: int, namespace: str, args: argparse.Namespace, audit: Path,
-                       profile: Path | None) -> dict[str, Any]:
+                       profile: Path | None, python: str = sys.executable) -> dict[str, Any]:
     port = localprocs.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DETECTOR_")}
     env |= {"DETECTOR_LOG_LEVEL": "WARNING", "DETECTOR_LIVENESS_PORT": str(port)}
-    argv = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
+    argv = [python, *(["-m", "cProfile", "-o", str(profile)] if profile else []),
             "-m", "detector_operator", "--standalone"]
     log_path = Path(tempfile.mkdtemp(prefix="bench-operator-")) / "operator.log"
     proc = localprocs.start(argv, log_path, env=env, cwd=REPO)
@@ -227,6 +233,8 @@ async def operator_run(n: int, replicas: int, namespace: str, args: argparse.Nam
             return False
 
     localprocs.wait_for(healthy, timeout=60, message="the operator's /healthz")
+    await asyncio.sleep(5)  # started and watching, nothing to do yet
+    idle_rss = proc_peak_rss_mib(proc.pid, "VmRSS")
     offset = audit.stat().st_size
     cpu_before = proc_cpu_seconds(proc.pid)
     client = await kube.Kube.connect(user_agent=BENCH_UA)
@@ -249,6 +257,7 @@ async def operator_run(n: int, replicas: int, namespace: str, args: argparse.Nam
     result = {
         "status_s": status_s, "ready_s": ready_s, "cpu_until_ready_s": cpu_ready,
         "cpu_total_s": proc_cpu_seconds(proc.pid) - cpu_before, "peak_rss_mib": proc_peak_rss_mib(proc.pid),
+        "idle_rss_mib": idle_rss,
         "writes_until_ready": operator_writes(audit, offset, wall_start, wall_ready + 1),
         "writes_idle": operator_writes(audit, offset, idle_start, idle_end),
     }
@@ -319,6 +328,7 @@ def report(n: int, rounds: list[dict[str, Any]], replicas: int) -> None:
     print(f"  children + current status: operator {sa:7.1f}s  floor A {fa:7.1f}s  ratio {sa / fa:5.2f}x  (goal <= 1.5x)")
     print(f"  Ready / Available:         operator {sb:7.1f}s  floor B {fb:7.1f}s  ratio {sb / fb:5.2f}x  (goal <= 1.1x)")
     print(f"  writes per detector until Ready: {writes:.2f} (goal <= 4)   writes in idle window: {idle} (goal 0)")
+    print(f"  RSS idle before the burst {median(rounds, 'idle_rss_mib'):.0f} MiB")
     print(f"  peak RSS {median(rounds, 'peak_rss_mib'):.0f} MiB (goal <= 150)   CPU until Ready "
           f"{median(rounds, 'cpu_until_ready_s'):.1f}s, whole run {median(rounds, 'cpu_total_s'):.1f}s")
     kinds: collections.Counter[str] = collections.Counter()
@@ -326,6 +336,15 @@ def report(n: int, rounds: list[dict[str, Any]], replicas: int) -> None:
         kinds.update(r["writes_until_ready"])
     print("  writes until Ready by kind, per detector: " + ", ".join(
         f"{k} {v / len(rounds) / n:.2f}" for k, v in sorted(kinds.items())), flush=True)
+
+
+def compare(n: int, rounds: list[dict[str, Any]], baseline: str) -> None:
+    base = [r["baseline"] for r in rounds]
+    print(f"N={n}: this operator vs the baseline ({baseline}), medians of {len(rounds)}:")
+    for key, what in (("idle_rss_mib", "RSS idle (MiB)"), ("peak_rss_mib", "peak RSS (MiB)"),
+                      ("cpu_until_ready_s", "CPU until Ready (s)"), ("ready_s", "time to Ready (s)")):
+        ours, theirs = median(rounds, key), median(base, key)
+        print(f"  {what:<22} {ours:8.1f} vs {theirs:8.1f}  ({100 * (ours / theirs - 1):+.0f} %)", flush=True)
 
 
 def main() -> int:
@@ -338,6 +357,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900, help="give up on one run after this long")
     parser.add_argument("--profile", action="store_true", help="cProfile the operator in the last round")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--floors", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure floors A and B (--no-floors: the operator only)")
+    parser.add_argument("--baseline", help="python of another checkout whose operator runs side by side")
     args = parser.parse_args()
     localprocs.exit_on_sigterm()  # a killed run still takes its cluster down
     counts = [int(x) for x in args.counts.split(",")]
@@ -353,19 +375,25 @@ def main() -> int:
         for n in counts:
             rounds = []
             for r in range(args.rounds):
-                row: dict[str, Any] = {}
-                for label, fn in (("floor_a_s", floor_a), ("floor_b_s", floor_b)):
+                row: dict[str, Any] = {"floor_a_s": float("nan"), "floor_b_s": float("nan")}
+                for label, fn in (("floor_a_s", floor_a), ("floor_b_s", floor_b)) if args.floors else ():
                     ns = fresh_namespace(f"floor-{n}")
                     row[label] = asyncio.run(fn(n, args.replicas, ns, args.timeout))
                     drop_namespace(ns)
-                ns = fresh_namespace(f"op-{n}")
                 profile = workdir / "operator.prof" if args.profile and n == counts[-1] and r == args.rounds - 1 else None
-                row |= asyncio.run(operator_run(n, args.replicas, ns, args, cluster.audit_log, profile))
-                drop_namespace(ns)
+                runs = [("operator", sys.executable), *([("baseline", args.baseline)] if args.baseline else [])]
+                for label, python in runs if r % 2 == 0 else runs[::-1]:  # alternate: drift hits both
+                    ns = fresh_namespace(f"op-{n}")
+                    result = asyncio.run(operator_run(n, args.replicas, ns, args, cluster.audit_log,
+                                                      profile if label == "operator" else None, python))
+                    drop_namespace(ns)
+                    row |= result if label == "operator" else {"baseline": result}
                 rounds.append(row)
                 print(f"  N={n} round {r + 1}: floor A {row['floor_a_s']:.1f}s, floor B {row['floor_b_s']:.1f}s, "
                       f"operator {row['status_s']:.1f}s / {row['ready_s']:.1f}s", flush=True)
             report(n, rounds, args.replicas)
+            if args.baseline:
+                compare(n, rounds, args.baseline)
             results[str(n)] = rounds
         if args.unrelated:
             n = counts[-1]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detector_operator import models
-from detector_operator.placement import GPU_RESOURCE, container_resources, gpu_placement
+from detector_operator.placement import GPU_RESOURCE, Placement, container_resources, gpu_placement
 from detector_operator.settings import Settings
 
 SERVER_PORT = 8080
@@ -333,9 +333,3 @@ def service(owner: Owner, spec: models.ObjectDetectorSpec) -> dict[str, Any]:
         },
     }
 
-
-def desired_objects(
-    owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings
-) -> list[dict[str, Any]]:
-    """Everything the operator applies for one ObjectDetector, in apply order."""
-    return [service(owner, spec), deployment(owner, spec, settings)]

@@ -6,25 +6,26 @@ operator writes nothing but `.status` (Argo CD sees no drift) and deleting an Ob
 never waits for the operator; children go by ownerReference garbage collection.
 Indexes hold small views (views.py) of the ObjectDetectors and their children; kopf fills them
 before any handler runs, so the first sync after a restart already sees the existing children.
+Each child kind's index and watch are registered from its row in children.KINDS (watch_child).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
 import kopf
 
-from detector_operator import builders, kube, models, peering
+from detector_operator import builders, children, kube, models, peering
 from detector_operator.settings import Settings
 from detector_operator.sync import Syncer
-from detector_operator.views import DeploymentView, Detector, Key, Observed, PodView, ServiceView
+from detector_operator.views import Detector, Key, Observed
 from detector_operator.workqueue import WorkQueue
 
 OD = (models.GROUP, models.VERSION, models.PLURAL)
 DETECTOR_LABEL = builders.DETECTOR_LABEL
 OURS = {builders.MANAGED_BY_LABEL: builders.MANAGED_BY, DETECTOR_LABEL: kopf.PRESENT}
-CHILD_RESOURCES = (("apps", "v1", "deployments"), ("v1", "services"), ("v1", "pods"))
 CHILD_SELECTOR = f"{builders.MANAGED_BY_LABEL}={builders.MANAGED_BY},{DETECTOR_LABEL}"
 # A burst of child events (a rollout's pods) settles into one sync this much later.
 CHILD_SETTLE_SECONDS = 0.5
@@ -50,16 +51,20 @@ class _NoDiffBase(kopf.DiffBaseStorage):
 
 @kopf.on.login()
 async def login(**_: Any) -> kopf.ConnectionInfo:
-    """kopf authenticates exactly as kube.py does (one loader: exec plugins, tokens, certs).
+    """kopf authenticates exactly as kube.py does: credentials.load, over the official client's
+    loader (kopf's own login_via_client reads the same loader, but into the client's global
+    default configuration; this keeps one call for both).
 
-    Without this handler kopf picks a loader by which client libraries happen to be installed, so
-    one added dependency could split the two credential paths.
+    No expiration is known (the loader keeps an exec plugin's expiry to itself): when a token
+    is refused, kopf calls this again and the loader runs the plugin or re-reads the token file.
     """
     creds = await kube.load_credentials()
+    header = await asyncio.to_thread(creds.auth_header)
+    scheme, _, token = (header or "").partition(" ")
     return kopf.ConnectionInfo(
         server=creds.server, ca_path=creds.ca_path, insecure=not creds.verify,
-        scheme="Bearer" if creds.token else None, token=creds.token,
-        certificate_path=creds.cert_path, private_key_path=creds.key_path, expiration=creds.expires,
+        scheme=scheme or None, token=token or None,
+        certificate_path=creds.cert_path, private_key_path=creds.key_path,
     )
 
 
@@ -86,8 +91,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.syncer.later = memo.queue.request_later
     # Only our children reach this process: the API server filters the child watches, so
     # thousands of unrelated pods cost neither memory nor CPU here.
-    for resource in CHILD_RESOURCES:
-        settings.watching.label_selectors[resource] = CHILD_SELECTOR
+    for child in children.KINDS:
+        settings.watching.label_selectors[child.selector] = CHILD_SELECTOR
 
 
 @kopf.on.cleanup()
@@ -98,7 +103,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 def _no_lookup_yet(key: Key) -> Observed:
-    return Observed(detector=None, deployment=None, service=None, pods=[])
+    return Observed(detector=None)
 
 
 # --- indexes: what the watches have seen, by (namespace, detector name) ---
@@ -108,35 +113,18 @@ def detectors(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key,
     return {(namespace, name): Detector.of(body)}
 
 
-@kopf.index(*CHILD_RESOURCES[0], labels=OURS)
-def deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
-    return {(namespace, labels[DETECTOR_LABEL]): DeploymentView.of(body)}
-
-
-@kopf.index(*CHILD_RESOURCES[1], labels=OURS)
-def services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
-    return {(namespace, labels[DETECTOR_LABEL]): ServiceView.of(body)}
-
-
-@kopf.index(*CHILD_RESOURCES[2], labels=OURS)
-def pods(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
-    view = PodView.of(body)
-    # An empty mapping (not None, which kopf ignores) drops a terminating pod from the index.
-    return {(namespace, labels[DETECTOR_LABEL]): view} if view else {}
-
-
 def _bind(memo: kopf.Memo, indexes: dict[str, kopf.Index[Key, Any]]) -> WorkQueue[Key]:
     """Point the syncer at kopf's live indexes (they are only handed to handlers)."""
     syncer: Syncer = memo.syncer
     if syncer.lookup is _no_lookup_yet:
-        ods, deps, svcs, pds = (indexes[n] for n in ("detectors", "deployments", "services", "pods"))
+        ods = indexes["detectors"]
+        kinds = [(child.kind, child.many, indexes[child.index]) for child in children.KINDS]
 
         def lookup(key: Key) -> Observed:
             return Observed(
                 detector=next(iter(ods.get(key, [])), None),
-                deployment=next(iter(deps.get(key, [])), None),
-                service=next(iter(svcs.get(key, [])), None),
-                pods=list(pds.get(key, [])),
+                children={kind: tuple(index.get(key, [])) if many else next(iter(index.get(key, [])), None)
+                          for kind, many, index in kinds},
             )
 
         syncer.lookup = lookup
@@ -150,33 +138,29 @@ async def detector_event(namespace: str, name: str, memo: kopf.Memo, **kwargs: A
     await _bind(memo, kwargs).request((namespace, name))
 
 
-@kopf.on.event(*CHILD_RESOURCES[0], labels=OURS)
-async def deployment_event(
-    type: str, namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
-) -> None:
-    await _child_event("Deployment", type, (namespace, labels[DETECTOR_LABEL]), memo, kwargs)
+# --- each child kind: an index of its views and a watch, registered from the table ---
+
+def watch_child(child: children.Kind, registry: kopf.OperatorRegistry | None = None) -> None:
+    """Register the index and the event handler of one child kind (children.KINDS)."""
+
+    def index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
+        view = child.view(body)
+        # An empty mapping (not None, which kopf ignores) drops the object from the index
+        # (a terminating pod says nothing about the current rollout).
+        return {(namespace, labels[DETECTOR_LABEL]): view} if view is not None else {}
+
+    async def event(type: str, namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+        key = (namespace, labels[DETECTOR_LABEL])
+        queue = _bind(memo, kwargs)
+        if type == "DELETED" and child.repaired_when_deleted:
+            memo.syncer.child_deleted(key, child.kind)
+            await queue.request(key)  # drift: repair at once
+        else:
+            queue.request_later(key, CHILD_SETTLE_SECONDS)
+
+    kopf.index(*child.selector, labels=OURS, id=child.index, registry=registry)(index)
+    kopf.on.event(*child.selector, labels=OURS, id=f"{child.index}_event", registry=registry)(event)
 
 
-@kopf.on.event(*CHILD_RESOURCES[1], labels=OURS)
-async def service_event(
-    type: str, namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
-) -> None:
-    await _child_event("Service", type, (namespace, labels[DETECTOR_LABEL]), memo, kwargs)
-
-
-@kopf.on.event(*CHILD_RESOURCES[2], labels=OURS)
-async def pod_event(
-    type: str, namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any
-) -> None:
-    await _child_event("Pod", type, (namespace, labels[DETECTOR_LABEL]), memo, kwargs)
-
-
-async def _child_event(
-    kind: str, type: str, key: Key, memo: kopf.Memo, indexes: dict[str, Any]
-) -> None:
-    queue = _bind(memo, indexes)
-    if type == "DELETED" and kind in ("Deployment", "Service"):
-        memo.syncer.child_deleted(key, kind)
-        await queue.request(key)  # drift: repair at once
-    else:
-        queue.request_later(key, CHILD_SETTLE_SECONDS)
+for _child in children.KINDS:
+    watch_child(_child)

@@ -25,10 +25,31 @@ SINGULAR = "objectdetector"
 SHORT_NAMES = ["od"]
 CATEGORIES = ["all", "ml"]
 
-URI_PATTERN = r"^(gs|s3|https?|file|pvc)://.+"
+# The one list of URI schemes: the CRD's CEL rules, their messages and parse_spec are built from
+# it (a label map cannot come from a claim: nothing would mount it).
+MODEL_URI_SCHEMES = ("gs", "s3", "http", "https", "file", "pvc")
+LABEL_MAP_URI_SCHEMES = ("gs", "s3", "http", "https", "file")
+# Kubernetes names (DNS-1123): a label is one segment (model names, URL paths); a subdomain may
+# have dots (claims, ServiceAccounts, Secrets). Unanchored, to be composed; *_NAME are anchored.
+DNS1123_LABEL_RE = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_SUBDOMAIN_RE = r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
+DNS1123_LABEL = f"^{DNS1123_LABEL_RE}$"
+DNS1123_SUBDOMAIN = f"^{DNS1123_SUBDOMAIN_RE}$"
+
+
+def uri_pattern(schemes: tuple[str, ...]) -> str:
+    return "^(" + "|".join(schemes) + ")://.+"
+
+
+def uri_message(schemes: tuple[str, ...]) -> str:
+    names = [f"{s}://" for s in schemes]
+    return f"must be a URI starting with {', '.join(names[:-1])} or {names[-1]}"
+
+
+URI_PATTERN = uri_pattern(MODEL_URI_SCHEMES)
+LABEL_MAP_URI_PATTERN = uri_pattern(LABEL_MAP_URI_SCHEMES)
 # pvc://<claim>[/<path inside the claim>]; the claim is a DNS-1123 subdomain.
-PVC_PATTERN = r"^pvc://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/.*)?$"
-DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+PVC_PATTERN = f"^pvc://{DNS1123_SUBDOMAIN_RE}(/.*)?$"
 # A quantity such as "500m", "2Gi" or 1 (the CRD keeps it as int-or-string). The API server
 # refuses a Deployment with a malformed one, so the operator checks before applying.
 Quantity = int | str
@@ -78,10 +99,8 @@ class _Model(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-URI_RULE = cel(
-    "self.matches('" + URI_PATTERN + "')",
-    "must be a URI starting with gs://, s3://, http://, https://, file:// or pvc://",
-)
+URI_RULE = cel("self.matches('" + URI_PATTERN + "')", uri_message(MODEL_URI_SCHEMES))
+LABEL_MAP_URI_RULE = cel("self.matches('" + LABEL_MAP_URI_PATTERN + "')", uri_message(LABEL_MAP_URI_SCHEMES))
 PVC_RULE = cel(
     "!self.startsWith('pvc://') || self.matches('" + PVC_PATTERN + "')",
     "a pvc:// URI must be pvc://<claim-name>/<path>, with a lowercase DNS claim name",
@@ -328,14 +347,7 @@ class ObjectDetectorSpec(_Model):
             "Optional label map (.pbtxt or .json) mapping class ids to names; same URI schemes "
             "as modelUri except pvc://."
         ),
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.matches('^(gs|s3|https?|file)://.+')",
-                    "message": "must be a URI starting with gs://, s3://, http://, https:// or file://",
-                }
-            ]
-        },
+        json_schema_extra=LABEL_MAP_URI_RULE,
     )
     replicas: int = Field(1, ge=0, description="Number of server replicas. 0 stops serving.")
     hardware: Literal["cpu", "gpu"] = Field(
@@ -384,7 +396,7 @@ class ObjectDetectorSpec(_Model):
     )
     service_account_name: str | None = Field(
         None,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=DNS1123_SUBDOMAIN,
         description="ServiceAccount for the pods, e.g. for workload identity to a bucket.",
     )
     storage: StorageSettings | None = Field(
@@ -393,7 +405,7 @@ class ObjectDetectorSpec(_Model):
     )
     credentials_secret: str | None = Field(
         None,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=DNS1123_SUBDOMAIN,
         description=(
             "Secret whose keys become environment variables of the downloader and the server "
             "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3, ...)."
@@ -474,6 +486,9 @@ def parse_spec(raw: dict[str, Any] | None) -> ObjectDetectorSpec:
         raise InvalidSpec(f"spec.modelUri {shown!r}: {URI_RULE['x-kubernetes-validations'][0]['message']}")
     if spec.model_uri is not None and spec.model_uri.startswith("pvc://") and not re.match(PVC_PATTERN, spec.model_uri):
         raise InvalidSpec(f"spec.modelUri {shown!r}: {PVC_RULE['x-kubernetes-validations'][0]['message']}")
+    if spec.label_map_uri is not None and not re.match(LABEL_MAP_URI_PATTERN, spec.label_map_uri):
+        raise InvalidSpec(f"spec.labelMapUri {redact_uri(spec.label_map_uri)!r}: "
+                          f"{LABEL_MAP_URI_RULE['x-kubernetes-validations'][0]['message']}")
     if spec.gpu is not None and spec.hardware != "gpu":
         raise InvalidSpec("spec.gpu may only be set when hardware is gpu")
     if spec.gpu is not None and spec.gpu.count < 1:

@@ -11,15 +11,17 @@ import logging
 from typing import Any
 
 from detector_operator import kube
+from detector_operator.children import Resource
 
 log = logging.getLogger(__name__)
 
-API = "/apis/kopf.dev/v1"
-CLUSTER_PEERING = kube.Resource(API, "clusterkopfpeerings", namespaced=False)
-NAMESPACED_PEERING = kube.Resource(API, "kopfpeerings")
+GROUP = "kopf.dev"
+API = f"/apis/{GROUP}/v1"
+CLUSTER_PEERING = Resource(API, "clusterkopfpeerings", namespaced=False)
+NAMESPACED_PEERING = Resource(API, "kopfpeerings")
 
 
-def peering_objects(name: str, namespaces: tuple[str, ...]) -> list[tuple[kube.Resource, dict[str, Any]]]:
+def peering_objects(name: str, namespaces: tuple[str, ...]) -> list[tuple[Resource, dict[str, Any]]]:
     """One ClusterKopfPeering when watching the whole cluster, else a KopfPeering per namespace."""
     if not namespaces:
         return [(CLUSTER_PEERING, {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",

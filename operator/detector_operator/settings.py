@@ -10,8 +10,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DEFAULT_CPU_IMAGE = "ghcr.io/vision-mlops/detector-server:0.1.0-cpu"
-DEFAULT_GPU_IMAGE = "ghcr.io/vision-mlops/detector-server:0.1.0-gpu"
+from detector_operator import __version__
+
+DEFAULT_CPU_IMAGE = f"ghcr.io/vision-mlops/detector-server:{__version__}-cpu"
+DEFAULT_GPU_IMAGE = f"ghcr.io/vision-mlops/detector-server:{__version__}-gpu"
 FIELD_MANAGER = "detector-operator"
 
 

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from detector_operator import builders, kube, models, status
+from detector_operator import builders, children, kube, models, status
 from detector_operator.settings import Settings
-from detector_operator.views import Key, Observed, ServiceView
+from detector_operator.views import Key, Observed
 from redaction import scrub
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class State:
 
     uid: str
     digest: str = ""
-    deployment_generation: int = 0
+    generations: dict[str, int] = field(default_factory=dict)  # by kind: metadata.generation our last apply left
     apply_error: str | None = None
     deleted: set[str] = field(default_factory=set)
     last_status: dict[str, Any] | None = None
@@ -67,7 +67,8 @@ class SyncContext:
     owner: builders.Owner
     spec: models.ObjectDetectorSpec | None
     spec_error: str | None = None
-    desired: list[dict[str, Any]] = field(default_factory=list)
+    # Every built kind's manifest by kind (children.desired); None: an optional kind not wanted.
+    desired: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     digest: str = ""
 
     @property
@@ -78,44 +79,47 @@ class SyncContext:
     def child(self) -> str:
         return builders.child_name(self.owner.name)
 
+    def wanted(self) -> list[tuple[children.Kind, dict[str, Any]]]:
+        """The built kinds this spec wants, with their manifests, in apply order."""
+        return [(k, obj) for k in children.built() if (obj := self.desired.get(k.kind)) is not None]
+
+    def unwanted(self) -> list[children.Kind]:
+        """Optional kinds this spec does not want, of which the watches still see an object."""
+        return [k for k in children.built() if self.desired.get(k.kind) is None and self.seen.view(k.kind) is not None]
+
 
 def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def digest_of(objects: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
+def digest_of(desired: dict[str, dict[str, Any] | None]) -> str:
+    return hashlib.sha256(json.dumps(desired, sort_keys=True).encode()).hexdigest()
 
 
-def service_repair_patch(desired: dict[str, Any], seen: ServiceView) -> dict[str, Any]:
-    """A merge patch that puts the Service's ports, selector and type back exactly.
-
-    Apply alone cannot: a port whose key (port, protocol) was changed by hand belongs to that
-    editor's field manager, so apply would keep it next to ours (and both named http is invalid).
-    """
-    spec = desired["spec"]
-    selector: dict[str, Any] = {k: None for k, _ in seen.selector if k not in spec["selector"]}
-    selector.update(spec["selector"])
-    return {"spec": {"type": spec["type"], "ports": spec["ports"], "selector": selector}}
+def _listed(kinds: list[str], name: str) -> str:
+    return f"{' and '.join(kinds)} {name} {'was' if len(kinds) == 1 else 'were'}"
 
 
-def why_apply(ctx: SyncContext, desired_service: dict[str, Any]) -> ApplyReason | None:
+def why_apply(ctx: SyncContext) -> ApplyReason | None:
     """Why the children must be applied now; None when they are as this process applied them."""
     state, seen, name = ctx.state, ctx.seen, ctx.child
+    wanted = [k for k, _ in ctx.wanted()]
+    kinds = " and ".join(k.kind for k in wanted)
     if not state.digest:
-        if seen.deployment is None or seen.service is None:
-            return ApplyReason("Created", f"creating Deployment and Service {name}")
+        if any(seen.view(k.kind) is None for k in wanted):
+            return ApplyReason("Created", f"creating {kinds} {name}")
         return ApplyReason("", "")  # first sync of this process: re-assert, quietly
     if state.digest != ctx.digest:
         generation = seen.detector.generation if seen.detector else "?"
-        return ApplyReason("Updated", f"applied generation {generation} to Deployment and Service {name}")
-    if state.deleted:
-        kinds = " and ".join(sorted(state.deleted))
-        return ApplyReason("DriftRepaired", f"{kinds} {name} was deleted; re-created it")
-    if seen.deployment and seen.deployment.generation > state.deployment_generation:
-        return ApplyReason("DriftRepaired", f"Deployment {name} was changed by someone else; re-applied the operator's fields")
-    if seen.service and seen.service != ServiceView.of(desired_service):
-        return ApplyReason("DriftRepaired", f"Service {name} was changed by someone else; re-applied the operator's fields")
+        return ApplyReason("Updated", f"applied generation {generation} to {kinds} {name}")
+    deleted = [k.kind for k in wanted if k.kind in state.deleted]
+    if deleted:
+        return ApplyReason("DriftRepaired", f"{_listed(deleted, name)} deleted; re-created")
+    changed = [k.kind for k in wanted if k.drifted and seen.view(k.kind) is not None
+               and k.drifted(ctx.desired[k.kind] or {}, seen.view(k.kind), state.generations.get(k.kind, 0))]
+    if changed:
+        return ApplyReason("DriftRepaired", f"{_listed(changed, name)} changed by someone else; "
+                                            "re-applied the operator's fields")
     return None
 
 
@@ -194,9 +198,10 @@ class Syncer:
             self.forget(key)
             return
         if ctx.spec is not None:
-            ctx.desired = builders.desired_objects(ctx.owner, ctx.spec, self.settings)
+            ctx.desired = children.desired(ctx.owner, ctx.spec, self.settings)
             ctx.digest = digest_of(ctx.desired)
-            reason = why_apply(ctx, ctx.desired[0])
+            ctx.state.deleted &= {kind for kind, obj in ctx.desired.items() if obj is not None}
+            reason = why_apply(ctx)
             if reason and ctx.state.deleted and not await self._owner_still_exists(ctx):
                 # Children vanish also when their owner is being deleted: never re-create those.
                 self.forget(key)
@@ -238,16 +243,21 @@ class Syncer:
                 self._event(ctx, status.CLAIM_NOT_FOUND, warning=True,
                             message=f"PersistentVolumeClaim {claim[0]!r} does not exist in {ctx.owner.namespace}")
         state.apply_error = None
-        seen_service = ctx.seen.service
+        wanted, namespace = ctx.wanted(), ctx.owner.namespace
 
-        async def put(obj: dict[str, Any]) -> dict[str, Any]:
-            if obj["kind"] == "Service" and seen_service and seen_service != ServiceView.of(obj):
-                await self.kube.merge_patch(obj, service_repair_patch(obj, seen_service))
+        async def put(child: children.Kind, obj: dict[str, Any]) -> dict[str, Any]:
+            seen = ctx.seen.view(child.kind)
+            patch = child.repair_patch(obj, seen) if child.repair_patch and seen is not None else None
+            if patch:
+                await self.kube.merge_patch(obj, patch)
             return await self.kube.apply(obj)
 
-        # The children do not depend on each other: apply them side by side.
-        results = await asyncio.gather(*(put(obj) for obj in ctx.desired), return_exceptions=True)
-        for obj, result in zip(ctx.desired, results):
+        # The children do not depend on each other: apply (and delete) them side by side.
+        results = await asyncio.gather(
+            *(put(child, obj) for child, obj in wanted),
+            *(self.kube.delete(child.resource, namespace, child.name_of(ctx.owner.name)) for child in ctx.unwanted()),
+            return_exceptions=True)
+        for (child, obj), result in zip(wanted, results, strict=False):  # the deletes' results follow
             if isinstance(result, kube.Invalid):
                 # The spec passed the schema but the API server refuses the child (e.g. a bad
                 # label value): nothing to retry until the spec changes.
@@ -259,8 +269,10 @@ class Syncer:
                 return
             if isinstance(result, BaseException):
                 raise result
-            if obj["kind"] == "Deployment":
-                state.deployment_generation = result.get("metadata", {}).get("generation", 0)
+            state.generations[child.kind] = result.get("metadata", {}).get("generation", 0)
+        for result in results[len(wanted):]:
+            if isinstance(result, BaseException):
+                raise result
         state.digest = ctx.digest
         state.deleted.clear()
         if reason.event:
@@ -275,8 +287,8 @@ class Syncer:
         new = status.compute_status(
             generation=od.generation,
             replicas=spec.replicas if spec else 0,
-            deployment=ctx.seen.deployment,
-            pods=ctx.seen.pods,
+            deployment=ctx.seen.view(children.DEPLOYMENT.kind),
+            pods=ctx.seen.views(children.POD.kind),
             previous_conditions=current.get("conditions") or [],
             now=self.clock(),
             selector=builders.selector_string(od.name),

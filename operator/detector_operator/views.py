@@ -8,7 +8,7 @@ ObjectDetector at the moment a sync runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Key = tuple[str, str]  # (namespace, ObjectDetector name)
@@ -143,9 +143,16 @@ def _waiting(status: Mapping[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Observed:
-    """Everything the watches know about one ObjectDetector and its children."""
+    """Everything the watches know about one ObjectDetector and its children.
+
+    children: each watched kind's view by kind name (children.KINDS), None when absent; a tuple
+    of views for kinds with several per detector (pods)."""
 
     detector: Detector | None
-    deployment: DeploymentView | None
-    service: ServiceView | None
-    pods: list[PodView]
+    children: Mapping[str, Any] = field(default_factory=dict)
+
+    def view(self, kind: str) -> Any:
+        return self.children.get(kind)
+
+    def views(self, kind: str) -> tuple[Any, ...]:
+        return tuple(self.children.get(kind) or ())

@@ -1,6 +1,7 @@
 """deploy/argocd/: sync waves, sync options, the ObjectDetector health check in Argo CD's layout."""
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -70,6 +71,14 @@ def test_argocd_cm_patch_carries_health_lua_byte_for_byte():
     patch = yaml.safe_load((ARGOCD / "argocd-cm-patch.yaml").read_text())
     assert patch["metadata"] == patch["metadata"] | {"name": "argocd-cm", "namespace": "argocd"}
     assert patch["data"][CM_KEY].encode() == (CUSTOMIZATION / "health.lua").read_bytes()
+
+
+def test_argocd_cm_patch_is_generated_from_the_one_health_lua():
+    spec = importlib.util.spec_from_file_location("cm_patch", ARGOCD / "cm_patch.py")
+    cm_patch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cm_patch)
+    assert (ARGOCD / "argocd-cm-patch.yaml").read_text() == cm_patch.render(), (
+        "deploy/argocd/argocd-cm-patch.yaml is stale: run `make argocd-cm-patch` and commit the result")
 
 
 def test_argocd_cm_patch_restores_application_health_for_waves_between_apps():

@@ -1,6 +1,7 @@
 """Images without a Docker engine: hadolint, what the Dockerfiles copy, what they run."""
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import shutil
@@ -153,3 +154,13 @@ def test_server_build_argument_chooses_the_tensorflow_package():
     deps = stages[0]
     assert "TF_PACKAGE=tensorflow-cpu" in deps.all("ARG")
     assert any('--tf-package "${TF_PACKAGE}"' in run for run in deps.all("RUN"))
+
+
+def test_images_record_the_project_so_its_version_comes_from_package_metadata(tmp_path):
+    tool = load_requirements_tool()
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    tool.write_dist_info(pyproject, tmp_path)
+    (dist,) = importlib.metadata.distributions(path=[str(tmp_path)])
+    assert (dist.metadata["Name"], dist.version) == ("detector-operator", pyproject["project"]["version"])
+    _, stages = dockerfiles.parse(REPO / "Dockerfile.operator")
+    assert any("pyproject_requirements.py pyproject.toml --dist-info" in run for run in stages[0].all("RUN"))

@@ -1,7 +1,7 @@
 """Desired children: names, labels, owner, placement, security, and what rolls the Deployment."""
 from __future__ import annotations
 
-from detector_operator import builders
+from detector_operator import builders, children
 from detector_operator.models import parse_spec
 from detector_operator.settings import Settings
 
@@ -27,7 +27,7 @@ def env(container):
 
 def test_children_have_fixed_names_our_labels_and_a_controller_owner_reference():
     spec = parse_spec({"modelUri": "gs://b/m"})
-    for obj in builders.desired_objects(OWNER, spec, SETTINGS):
+    for obj in children.desired_objects(OWNER, spec, SETTINGS):
         meta = obj["metadata"]
         assert meta["name"] == "street-cams-detector" and meta["namespace"] == "vision"
         assert meta["labels"] == {

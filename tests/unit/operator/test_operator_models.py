@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from detector_operator.models import InvalidSpec, ObjectDetectorSpec, parse_spec
+from tests.support.spec_rules import CASES
 
 
 def test_minimal_spec_gets_documented_defaults():
@@ -95,3 +96,14 @@ def test_byte_quantities(quantity, count):
 def test_a_volume_too_small_for_a_model_is_invalid():
     with pytest.raises(InvalidSpec, match="storage.modelSizeLimit.*64Mi"):
         parse_spec({"modelUri": "gs://b/m", "storage": {"modelSizeLimit": "1Mi"}})
+
+
+@pytest.mark.parametrize("spec, accepted", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_uri_and_name_rules_judge_as_the_crd_does(spec, accepted):
+    # The same cases go through the API server's CEL and patterns in tests/integration/operator.
+    try:
+        parse_spec(spec)
+    except InvalidSpec:
+        assert not accepted, f"parse_spec refused {spec}, which the CRD accepts"
+    else:
+        assert accepted, f"parse_spec accepted {spec}, which the CRD refuses"

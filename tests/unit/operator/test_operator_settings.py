@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 
+import detector_operator
 from detector_operator.settings import DEFAULT_CPU_IMAGE, Settings, SettingsError
 
 
@@ -26,3 +30,9 @@ def test_environment_overrides_every_setting():
 def test_bad_values_fail_with_the_variable_name(env):
     with pytest.raises(SettingsError, match=next(iter(env))):
         Settings.from_env(env)
+
+
+def test_the_version_has_one_owner_pyproject_through_package_metadata():
+    version = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())["project"]["version"]
+    assert detector_operator.__version__ == version
+    assert DEFAULT_CPU_IMAGE.endswith(f":{version}-cpu") and Settings().gpu_image.endswith(f":{version}-gpu")

@@ -33,7 +33,7 @@ class Harness:
 
     def lookup(self, key):
         seen = self.world.lookup(key)
-        return Observed(seen.detector, seen.deployment, seen.service, list(self.pods))
+        return Observed(seen.detector, {**seen.children, "Pod": tuple(self.pods)})
 
     async def sync(self):
         await self.syncer.sync(KEY)

@@ -59,7 +59,8 @@ class World:
         self.service: ServiceView | None = None
 
     def lookup(self, key):
-        return Observed(self.detector if key == KEY else None, self.deployment, self.service, [])
+        return Observed(self.detector if key == KEY else None,
+                        {"Deployment": self.deployment, "Service": self.service, "Pod": ()})
 
     def children_appear(self, generation=1):
         self.deployment = DeploymentView(generation, generation, 1, 1, 1, 1)
