@@ -58,7 +58,6 @@ _QUANTITY_SUFFIX = {"": 1, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 10**3, "M": 10*
                     "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
                     "Ei": 2**60}
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
-DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
 def quantity_bytes(quantity: Quantity) -> int:
