@@ -10,7 +10,7 @@ export KUBECONFIG ?= $(CURDIR)/.local/cluster/kubeconfig
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools argocd argocd-up argocd-down argocd-status images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds rbac argocd-cm-patch protos lint bench-operator bench-server
+.PHONY: help venv tools kind-tools kind-up kind-down kind-status test-kind argocd argocd-up argocd-down argocd-status images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds rbac argocd-cm-patch protos lint bench-operator bench-server
 
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} \
@@ -36,6 +36,19 @@ cluster-status: venv ## what runs, with PIDs and logs
 demo-down: ## stop what `make demo` started
 	@bash hack/demo-down.sh
 
+##@ Local kind cluster (real kubelets in podman or docker containers)
+kind-up: venv tools kind-tools ## 1 control-plane + 2 worker nodes (podman here, docker where an engine answers)
+	@$(PY) -m localkind up
+
+kind-down: venv ## delete the kind cluster, restore the host settings its kubelets changed
+	@$(PY) -m localkind down
+
+kind-status: venv ## the kind cluster's nodes, node image and kubeconfig
+	@$(PY) -m localkind status
+
+test-kind: venv tools kind-tools images ## the real-node tests: a kind cluster, the operator in-cluster, real pods
+	@$(PY) -m pytest -ra -p no:cacheprovider tests/integration/kind $(PYTEST_ARGS)
+
 ##@ Local Argo CD (against the local control plane)
 argocd-up: venv argocd ## start redis, Argo CD's repo server and controller, a git server holding deploy/
 	@$(PY) -m localargocd up
@@ -60,6 +73,9 @@ $(VENV)/.installed: pyproject.toml
 
 tools: ## build the pinned control-plane binaries (cached; about 10 min when cold)
 	@bash hack/install-tools.sh
+
+kind-tools: ## build kind, containerd, kubelet/kubeadm/kube-proxy, CoreDNS, a registry (cached; ~8 min cold)
+	@bash hack/install-kind.sh
 
 argocd: ## build the pinned Argo CD parts and kustomize, install redis (cached; about 7 min when cold)
 	@bash hack/install-argocd.sh
