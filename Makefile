@@ -47,7 +47,7 @@ kind-status: venv ## the kind cluster's nodes, node image and kubeconfig
 	@$(PY) -m localkind status
 
 test-kind: venv tools kind-tools images ## the real-node tests: a kind cluster, the operator in-cluster, real pods
-	@$(PY) -m pytest -ra -p no:cacheprovider tests/integration/kind $(PYTEST_ARGS)
+	@DETECTOR_KIND_TESTS=1 $(PY) -m pytest -ra tests/integration/kind $(PYTEST_ARGS)
 
 ##@ Local Argo CD (against the local control plane)
 argocd-up: venv argocd ## start redis, Argo CD's repo server and controller, a git server holding deploy/

@@ -32,8 +32,13 @@ echo "$built"
 OPERATOR_IMAGE=$(sed -n 's/^operator: \([^ ]*\).*/\1/p' <<<"$built")
 SERVER_IMAGE=$(sed -n 's/^server-cpu: \([^ ]*\).*/\1/p' <<<"$built")
 
-step "images into the nodes (skipped for a node that already has the same content-keyed image)"
-"$PY" -m localkind load "${KIND[@]}" "$OPERATOR_IMAGE" "$SERVER_IMAGE"
+# registry (default): pushed to the cluster's registry, nodes pull only layers they lack;
+# load: podman save + kind load image-archive, whole images, skipped where a node has them.
+step "images into the nodes (${KIND_IMAGES:=registry})"
+names=$("$PY" -m localkind load "${KIND[@]}" --via "$KIND_IMAGES" "$OPERATOR_IMAGE" "$SERVER_IMAGE" | tee /dev/stderr)
+OPERATOR_IMAGE=$(awk -v r="$OPERATOR_IMAGE" '$1 == r {print $2}' <<<"$names")
+SERVER_IMAGE=$(awk -v r="$SERVER_IMAGE" '$1 == r {print $2}' <<<"$names")
+echo "pods run $OPERATOR_IMAGE and $SERVER_IMAGE"
 
 step "operator in-cluster: deploy/overlays/dev with the images just built"
 mkdir -p "$STATE/overlay"

@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status", "kubeconfig", "gateway", "load"],
                         help="gateway: the host's IPv4 address pods reach it by; load REF...: images into every node")
     parser.add_argument("refs", nargs="*", help="images, for load")
+    parser.add_argument("--via", choices=["load", "registry"], default="registry",
+                        help="load: podman save + kind load; registry: push to the cluster's registry (default)")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"state directory (default {DEFAULT_DIR})")
     parser.add_argument("--name", default=NAME, help=f"kind cluster name (default {NAME})")
     args = parser.parse_args(argv)
@@ -30,8 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "gateway":
             print(cluster.gateway())
         elif args.command == "load":
-            from .delivery import load
-            load(cluster, args.refs)
+            from . import delivery
+            if args.via == "load":
+                delivery.load(cluster, args.refs)
+                names = {ref: ref for ref in args.refs}
+            else:
+                names = delivery.push(cluster, args.refs)
+            for ref in args.refs:  # what pods name the image by, one per line: REF NAME
+                print(f"{ref} {names[ref]}")
         else:
             print(cluster.kubeconfig)
     except (KindError, FileNotFoundError) as e:

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from localcluster import kubectl_path
+from localcluster.versions import CACHE
 from localimages import engine
-from localprocs import wait_for
+from localprocs import ProcessGroup, wait_for
 
 from . import host, network, nodeimage
 from .versions import parts
@@ -36,6 +37,9 @@ NAME = "detector-kind"
 WORKERS = 2
 POD_CIDR = "10.244.0.0/16"  # kind's default podSubnet
 KIND_NETWORK = "kind"  # the podman/docker network kind creates for its nodes
+# The registry's blobs outlive a cluster, so a new cluster's first push sends only what changed.
+REGISTRY_STORAGE = CACHE / "kind-registry"
+CERTS_D = "/etc/containerd/certs.d"
 
 
 class KindError(RuntimeError):
@@ -65,6 +69,9 @@ def kind_config(name: str, node: nodeimage.NodeImage, workers: int = WORKERS) ->
         "  - |-",
         '    [plugins."io.containerd.grpc.v1.cri"]',
         "      restrict_oom_score_adj = true",
+        # Registry hosts (the cluster's own registry, registry.py) are configured per node in certs.d.
+        '    [plugins."io.containerd.grpc.v1.cri".registry]',
+        '      config_path = "/etc/containerd/certs.d"',
         "kubeadmConfigPatches:",
         "  - |",
         "    kind: KubeletConfiguration",
@@ -176,6 +183,7 @@ class KindCluster:
             t = time.monotonic()
             if node.standin:
                 self._pod_network(tool)
+            self._start_registry(tool)
             self._wait_ready(tool, timeout=300)
             timings["nodes_ready_and_dns"] = time.monotonic() - t
             state["timings"] = {k: round(v, 1) for k, v in timings.items()}
@@ -208,6 +216,50 @@ class KindCluster:
         self.say("pod network: a bridge per node, routes between nodes ("
                  + ", ".join(f"{n.name} {n.pod_cidr} via {n.address}" for n in nodes) + ")")
 
+    # --- the cluster's registry (delivery.push) ------------------------------------------------------
+
+    @property
+    def registry_group(self) -> ProcessGroup:
+        return ProcessGroup(self.state_dir / "registry", ("registry",), "localkind")
+
+    def registry_address(self) -> str:
+        address = self.state().get("registry")
+        if not address:
+            raise KindError("the cluster has no registry: `python -m localkind up` starts one")
+        return address
+
+    def _start_registry(self, tool: str) -> None:
+        """distribution's registry on the host, bound to the kind network's gateway (the nodes reach
+        it there; nothing else can), and each node's containerd told it speaks plain HTTP."""
+        gateway = self.gateway()
+        group = self.registry_group
+        group.stop_all(quiet=True)
+        reg_state = group.create(ports=["http"])
+        address = f"{gateway}:{reg_state['ports']['http']}"
+        REGISTRY_STORAGE.mkdir(parents=True, exist_ok=True)
+        config = group.state_dir / "config.yml"
+        config.write_text(json.dumps({
+            "version": 0.1, "log": {"level": "warn"},
+            "storage": {"filesystem": {"rootdirectory": str(REGISTRY_STORAGE)}, "delete": {"enabled": True}},
+            "http": {"addr": address},
+        }))
+        group.start(reg_state, "registry", [str(parts().binary("registry", parts().distribution)), "serve", str(config)])
+
+        def answers() -> bool:
+            import urllib.request
+            with urllib.request.urlopen(f"http://{address}/v2/", timeout=2) as resp:
+                return resp.status == 200
+
+        group.wait(reg_state, answers, timeout=30, what=f"the registry at {address}")
+        hosts = f'server = "http://{address}"\n[host."http://{address}"]\n  capabilities = ["pull", "resolve"]\n'
+        for node in self.nodes(tool):
+            self.node_exec(tool, node, f"mkdir -p {CERTS_D}/{address} && cat > {CERTS_D}/{address}/hosts.toml <<'TOML'\n"
+                                       f"{hosts}TOML\n")
+        state = self.state()
+        state["registry"] = address
+        self.save(state)
+        self.say(f"registry at {address} (storage {REGISTRY_STORAGE}); nodes pull from it over HTTP")
+
     def _wait_ready(self, tool: str, timeout: float) -> None:
         def ready() -> bool:
             items = json.loads(self.kubectl("get", "nodes", "-o", "json"))["items"]
@@ -224,6 +276,7 @@ class KindCluster:
     def down(self, keep_logs: bool = False) -> None:
         state = self.state()
         tool = state.get("provider") or provider()
+        self.registry_group.stop_all(quiet=True)
         if shutil.which(tool) and self.name in self.clusters(tool):
             self.say(f"kind delete cluster --name {self.name}")
             self.kind(["delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig)], tool)

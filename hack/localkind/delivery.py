@@ -1,9 +1,15 @@
-"""Getting the project's images into the kind nodes' containerd.
+"""Getting the project's images into the kind nodes' containerd, two ways (`--via`):
 
-`podman save` + `kind load image-archive`: the whole image goes to every node on every load
-(the server image is ~1.8 GB), so a load is skipped when the node already has the image by its
-content-keyed tag (localimages tags every build by what it was built from: a changed image has a
-new tag, an unchanged one is never sent again).
+load: `podman save` + `kind load image-archive`: the whole image goes to every node on every load
+  (the server image is ~1.8 GB), so a load is skipped when the node already has the image by its
+  content-keyed tag (localimages tags every build by what it was built from: a changed image has a
+  new tag, an unchanged one is never sent again).
+registry: `podman push` to the cluster's own registry (distribution, on the host, bound to the kind
+  network's gateway only, its storage kept in the cache across clusters); the nodes pull from it
+  (containerd hosts.toml), so only layers the registry or a node lacks move: after a one-line
+  change, the changed top layer.
+Either way the name pods use is returned: the same ref for load, <gateway>:<port>/<repo>:<tag>
+for the registry.
 """
 from __future__ import annotations
 
@@ -63,6 +69,20 @@ def load(cluster: KindCluster, refs: list[str]) -> dict[str, float]:
     return spent
 
 
+def push(cluster: KindCluster, refs: list[str]) -> dict[str, str]:
+    """Each image pushed to the cluster's registry; the names the nodes pull them by."""
+    registry = cluster.registry_address()
+    names = {}
+    for ref in refs:
+        name = f"{registry}/{ref.split('/', 1)[1] if ref.startswith('localhost/') else ref}"
+        started = time.monotonic()
+        cluster.say(f"images: podman push {ref} -> {name} (only layers the registry lacks)")
+        engine.run(["podman", "push", "--quiet", "--tls-verify=false", ref, f"docker://{name}"], timeout=1800)
+        cluster.say(f"images: pushed {name} in {time.monotonic() - started:.0f}s")
+        names[ref] = name
+    return names
+
+
 def image_sizes(refs: list[str]) -> dict[str, int]:
     found = {}
     for ref in refs:
@@ -70,4 +90,4 @@ def image_sizes(refs: list[str]) -> dict[str, int]:
     return found
 
 
-__all__ = ["load", "image_sizes", "node_has", "parts"]
+__all__ = ["image_sizes", "load", "node_has", "parts", "push"]
