@@ -159,7 +159,7 @@ class KindCluster:
         # Saved once, before anything the cluster changes; kept across a failed up, so a later
         # down still restores what the host had.
         if "sysctls" not in state:
-            state = {"sysctls": host.read_sysctls(), "made_lib_modules": False,
+            state = {**host.snapshot(), "made_lib_modules": False,
                      "network_existed": self._network_exists(tool), "provider": tool}
         self.save(state)
         try:
@@ -289,6 +289,9 @@ class KindCluster:
                 subprocess.run(["podman", "network", "rm", KIND_NETWORK], env=self.env(tool), capture_output=True)
                 self.say(f"removed the {KIND_NETWORK} podman network")
         if "sysctls" in state:
+            if tool == "podman" and not state.get("network_existed", True):
+                for thing in host.undo_networking(state):
+                    self.say(f"removed {thing}")
             for change in host.restore_sysctls(state["sysctls"]):
                 self.say(f"restored {change}")
         if state.get("made_lib_modules"):

@@ -8,6 +8,8 @@ empty one is made for the cluster's life.
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 SYSCTLS = (
@@ -54,3 +56,47 @@ def remove_modules_dir() -> None:
     """Remove the /lib/modules `make_modules_dir` made, only while it is still empty."""
     if MODULES.is_dir() and not any(MODULES.iterdir()):
         MODULES.rmdir()
+
+
+# --- what podman's CNI networking leaves on the host ----------------------------------------------
+# The kind network's bridge (cni-podmanN), the CNI firewall plugin's filter chains (CNI-FORWARD,
+# CNI-ADMIN, jumped from FORWARD; never removed by CNI) and its IPAM state in /var/lib/cni.
+CNI_STATE = Path("/var/lib/cni")
+CNI_CHAINS = ("CNI-FORWARD", "CNI-ADMIN")
+
+
+def links() -> list[str]:
+    return sorted(p.name for p in Path("/sys/class/net").iterdir())
+
+
+def filter_chains() -> list[str]:
+    out = subprocess.run(["iptables", "-S"], capture_output=True, text=True)
+    return sorted(line.split()[1] for line in out.stdout.splitlines() if line.startswith("-N "))
+
+
+def snapshot() -> dict[str, object]:
+    """What `down` compares against: taken before `up` changes anything."""
+    return {"sysctls": read_sysctls(), "links": links(), "filter_chains": filter_chains(),
+            "cni_state": CNI_STATE.exists()}
+
+
+def undo_networking(before: dict[str, object]) -> list[str]:
+    """Removes the CNI leftovers `up` added (not there in `before`); what it removed."""
+    removed = []
+    for link in links():
+        if link not in before.get("links", []) and link.startswith("cni-podman"):
+            subprocess.run(["ip", "link", "delete", link], capture_output=True)
+            removed.append(f"link {link}")
+    new_chains = [c for c in CNI_CHAINS if c in filter_chains() and c not in before.get("filter_chains", [])]
+    if "CNI-FORWARD" in new_chains:
+        subprocess.run(["iptables", "-D", "FORWARD", "-m", "comment", "--comment", "CNI firewall plugin rules",
+                        "-j", "CNI-FORWARD"], capture_output=True)
+    for chain in new_chains:
+        subprocess.run(["iptables", "-F", chain], capture_output=True)
+    for chain in new_chains:
+        subprocess.run(["iptables", "-X", chain], capture_output=True)
+        removed.append(f"iptables chain {chain}")
+    if not before.get("cni_state", True) and CNI_STATE.exists():
+        shutil.rmtree(CNI_STATE, ignore_errors=True)
+        removed.append(str(CNI_STATE))
+    return removed
