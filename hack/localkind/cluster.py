@@ -40,6 +40,23 @@ KIND_NETWORK = "kind"  # the podman/docker network kind creates for its nodes
 # The registry's blobs outlive a cluster, so a new cluster's first push sends only what changed.
 REGISTRY_STORAGE = CACHE / "kind-registry"
 CERTS_D = "/etc/containerd/certs.d"
+# kubeadm's Corefile less `forward . /etc/resolv.conf` and `loop` (see _cluster_only_dns).
+CLUSTER_ONLY_COREFILE = """.:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus :9153
+    cache 30
+    reload
+}
+"""
 
 
 class KindError(RuntimeError):
@@ -178,12 +195,17 @@ class KindCluster:
                      f"{', a stand-in' if node.standin else ''}; 1 control-plane + {WORKERS} workers; ~1 min)")
             t = time.monotonic()
             self.kind(["create", "cluster", "--name", self.name, "--config", str(config), "--image", node.ref,
-                       "--kubeconfig", str(self.kubeconfig), "--wait", "0s"], tool, log="kind-create.log")
+                       "--kubeconfig", str(self.kubeconfig), "--wait", "0s",
+                       # LOCALKIND_RETAIN=1 keeps failed nodes for `kind export logs` (down removes them).
+                       *(["--retain"] if os.environ.get("LOCALKIND_RETAIN") == "1" else [])],
+                      tool, log="kind-create.log")
             timings["kind_create"] = time.monotonic() - t
             t = time.monotonic()
             if node.standin:
+                self._cluster_only_dns()
                 self._pod_network(tool)
-            self._start_registry(tool)
+            state["registry"] = self._start_registry(tool)
+            self.save(state)
             self._wait_ready(tool, timeout=300)
             timings["nodes_ready_and_dns"] = time.monotonic() - t
             state["timings"] = {k: round(v, 1) for k, v in timings.items()}
@@ -199,6 +221,14 @@ class KindCluster:
     def _network_exists(self, tool: str) -> bool:
         return subprocess.run([tool, "network", "exists", KIND_NETWORK], env=self.env(tool),
                               capture_output=True).returncode == 0 if tool == "podman" else True
+
+    def _cluster_only_dns(self) -> None:
+        """CoreDNS answers cluster names only. kubeadm's Corefile forwards every other name (and
+        the loop plugin's start-up probe) to the node's resolver, which here is the host's: traffic
+        from the cluster to an address the project did not create. Set before CoreDNS first starts
+        (its pods wait for the pod network)."""
+        self.kubectl("-n", "kube-system", "patch", "configmap", "coredns", "--type=merge",
+                     "-p", json.dumps({"data": {"Corefile": CLUSTER_ONLY_COREFILE}}))
 
     def _pod_network(self, tool: str) -> None:
         def all_have_cidrs() -> list[network.Node]:
@@ -228,7 +258,7 @@ class KindCluster:
             raise KindError("the cluster has no registry: `python -m localkind up` starts one")
         return address
 
-    def _start_registry(self, tool: str) -> None:
+    def _start_registry(self, tool: str) -> str:
         """distribution's registry on the host, bound to the kind network's gateway (the nodes reach
         it there; nothing else can), and each node's containerd told it speaks plain HTTP."""
         gateway = self.gateway()
@@ -255,10 +285,8 @@ class KindCluster:
         for node in self.nodes(tool):
             self.node_exec(tool, node, f"mkdir -p {CERTS_D}/{address} && cat > {CERTS_D}/{address}/hosts.toml <<'TOML'\n"
                                        f"{hosts}TOML\n")
-        state = self.state()
-        state["registry"] = address
-        self.save(state)
         self.say(f"registry at {address} (storage {REGISTRY_STORAGE}); nodes pull from it over HTTP")
+        return address
 
     def _wait_ready(self, tool: str, timeout: float) -> None:
         def ready() -> bool:

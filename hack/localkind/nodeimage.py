@@ -158,7 +158,10 @@ def _ensure_rootfs(tool: Engine) -> str:
 
 
 def _image_from(base: str, files: dict[str, Path], entrypoint: list[str], ref: str) -> None:
-    """`base` (or scratch) plus `files` (path in the image -> host file), tagged `ref`."""
+    """`base` (or scratch) plus `files` (path in the image -> host file), tagged `ref`; kept when
+    present (the tags carry the pinned versions of what they hold)."""
+    if Engine("podman").image_id(ref) is not None:
+        return
     container = engine.run(["buildah", "from", "--pull=never", base]).stdout.strip()
     try:
         for dest, src in files.items():
