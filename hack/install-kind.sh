@@ -107,12 +107,16 @@ GO
 
 install_debian() {
   # buildah/podman/runc: the node image and the podman provider; mmdebstrap: the node's rootfs;
-  # containernetworking-plugins: the bridge CNI on the nodes (host-local, loopback, portmap too).
+  # containernetworking-plugins: the bridge CNI on the nodes (host-local, loopback, portmap too);
+  # dnsname: container names on the kind network.
   local missing=() cmd
   declare -A pkg=([buildah]=buildah [podman]=podman [runc]=runc [mmdebstrap]=mmdebstrap
                   [catatonit]=catatonit [iptables]=iptables)
   for cmd in "${!pkg[@]}"; do command -v "$cmd" >/dev/null || missing+=("${pkg[$cmd]}"); done
   [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  # Node names on the kind network (workers join `<cluster>-control-plane:6443`): podman's CNI
+  # backend resolves container names only with the dnsname plugin.
+  [ -x /usr/lib/cni/dnsname ] || missing+=(golang-github-containernetworking-plugin-dnsname)
   [ ${#missing[@]} = 0 ] && { say "Debian packages: installed"; return; }
   say "installing Debian packages: ${missing[*]}"
   local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

@@ -8,6 +8,7 @@ empty one is made for the cluster's life.
 """
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -62,22 +63,39 @@ def remove_modules_dir() -> None:
 # The kind network's bridge (cni-podmanN), the CNI firewall plugin's filter chains (CNI-FORWARD,
 # CNI-ADMIN, jumped from FORWARD; never removed by CNI) and its IPAM state in /var/lib/cni.
 CNI_STATE = Path("/var/lib/cni")
-CNI_CHAINS = ("CNI-FORWARD", "CNI-ADMIN")
 
 
 def links() -> list[str]:
     return sorted(p.name for p in Path("/sys/class/net").iterdir())
 
 
-def filter_chains() -> list[str]:
-    out = subprocess.run(["iptables", "-S"], capture_output=True, text=True)
+def chains(table: str = "filter") -> list[str]:
+    out = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True)
     return sorted(line.split()[1] for line in out.stdout.splitlines() if line.startswith("-N "))
+
+
+def filter_chains() -> list[str]:
+    return chains("filter")
+
+
+def _remove_chains(table: str, names: list[str]) -> None:
+    """Delete the rules that jump to `names`, then flush and delete the chains."""
+    rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout.splitlines()
+    for rule in rules:
+        words = rule.split()
+        if words[:1] == ["-A"] and "-j" in words and words[words.index("-j") + 1] in names \
+                and words[1] not in names:
+            subprocess.run(["iptables", "-t", table, "-D", *shlex.split(rule)[1:]], capture_output=True)
+    for name in names:
+        subprocess.run(["iptables", "-t", table, "-F", name], capture_output=True)
+    for name in names:
+        subprocess.run(["iptables", "-t", table, "-X", name], capture_output=True)
 
 
 def snapshot() -> dict[str, object]:
     """What `down` compares against: taken before `up` changes anything."""
     return {"sysctls": read_sysctls(), "links": links(), "filter_chains": filter_chains(),
-            "cni_state": CNI_STATE.exists()}
+            "nat_chains": chains("nat"), "cni_state": CNI_STATE.exists()}
 
 
 def undo_networking(before: dict[str, object]) -> list[str]:
@@ -87,15 +105,11 @@ def undo_networking(before: dict[str, object]) -> list[str]:
         if link not in before.get("links", []) and link.startswith("cni-podman"):
             subprocess.run(["ip", "link", "delete", link], capture_output=True)
             removed.append(f"link {link}")
-    new_chains = [c for c in CNI_CHAINS if c in filter_chains() and c not in before.get("filter_chains", [])]
-    if "CNI-FORWARD" in new_chains:
-        subprocess.run(["iptables", "-D", "FORWARD", "-m", "comment", "--comment", "CNI firewall plugin rules",
-                        "-j", "CNI-FORWARD"], capture_output=True)
-    for chain in new_chains:
-        subprocess.run(["iptables", "-F", chain], capture_output=True)
-    for chain in new_chains:
-        subprocess.run(["iptables", "-X", chain], capture_output=True)
-        removed.append(f"iptables chain {chain}")
+    for table in ("filter", "nat"):
+        # CNI's own chains (CNI-FORWARD, CNI-HOSTPORT-DNAT, ...) that were not there before.
+        new = [c for c in chains(table) if c.startswith("CNI-") and c not in before.get(f"{table}_chains", [])]
+        _remove_chains(table, new)
+        removed += [f"iptables {table} chain {c}" for c in new]
     if not before.get("cni_state", True) and CNI_STATE.exists():
         shutil.rmtree(CNI_STATE, ignore_errors=True)
         removed.append(str(CNI_STATE))
