@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="load: podman save + kind load; registry: push to the cluster's registry (default)")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"state directory (default {DEFAULT_DIR})")
     parser.add_argument("--name", default=NAME, help=f"kind cluster name (default {NAME})")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     exit_on_sigterm()
     cluster = KindCluster(args.dir.resolve(), args.name)
     try:
