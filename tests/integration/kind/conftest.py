@@ -92,8 +92,11 @@ def ns(kind: Kind, request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def apply_detector(namespace: str, name: str, **spec: Any) -> None:
+    # A quarter core each: the two workers have the host's 2 cores each, and a rollout surges a pod
+    # (at the default request of 1 core, a 2-replica rollout beside the sample was Unschedulable).
     body = {"apiVersion": "vision.mlops.dev/v1alpha1", "kind": "ObjectDetector",
-            "metadata": {"name": name}, "spec": {"replicas": 1, "hardware": "cpu", **spec}}
+            "metadata": {"name": name},
+            "spec": {"replicas": 1, "hardware": "cpu", "resources": {"requests": {"cpu": "250m"}}, **spec}}
     kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(body))
 
 
