@@ -63,6 +63,7 @@ def remove_modules_dir() -> None:
 # The kind network's bridge (cni-podmanN), the CNI firewall plugin's filter chains (CNI-FORWARD,
 # CNI-ADMIN, jumped from FORWARD; never removed by CNI) and its IPAM state in /var/lib/cni.
 CNI_STATE = Path("/var/lib/cni")
+DNSNAME_STATE = Path("/run/containers/cni")  # dnsname's dnsmasq config per network
 
 
 def links() -> list[str]:
@@ -95,7 +96,12 @@ def _remove_chains(table: str, names: list[str]) -> None:
 def snapshot() -> dict[str, object]:
     """What `down` compares against: taken before `up` changes anything."""
     return {"sysctls": read_sysctls(), "links": links(), "filter_chains": filter_chains(),
-            "nat_chains": chains("nat"), "cni_state": CNI_STATE.exists()}
+            "nat_chains": chains("nat"), "filter_rules": rules("filter"), "cni_state": CNI_STATE.exists(),
+            "dnsname_state": DNSNAME_STATE.exists()}
+
+
+def rules(table: str) -> list[str]:
+    return subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout.splitlines()
 
 
 def undo_networking(before: dict[str, object]) -> list[str]:
@@ -105,11 +111,19 @@ def undo_networking(before: dict[str, object]) -> list[str]:
         if link not in before.get("links", []) and link.startswith("cni-podman"):
             subprocess.run(["ip", "link", "delete", link], capture_output=True)
             removed.append(f"link {link}")
+    # dnsname's rule that lets the kind bridge's containers reach its dnsmasq (INPUT, udp 53).
+    for rule in rules("filter"):
+        if rule.startswith("-A ") and "cni-podman" in rule and rule not in before.get("filter_rules", []):
+            subprocess.run(["iptables", "-D", *shlex.split(rule)[1:]], capture_output=True)
+            removed.append(f"iptables rule {rule!r}")
     for table in ("filter", "nat"):
         # CNI's own chains (CNI-FORWARD, CNI-HOSTPORT-DNAT, ...) that were not there before.
         new = [c for c in chains(table) if c.startswith("CNI-") and c not in before.get(f"{table}_chains", [])]
         _remove_chains(table, new)
         removed += [f"iptables {table} chain {c}" for c in new]
+    if not before.get("dnsname_state", True) and DNSNAME_STATE.exists():
+        shutil.rmtree(DNSNAME_STATE, ignore_errors=True)
+        removed.append(str(DNSNAME_STATE))
     if not before.get("cni_state", True) and CNI_STATE.exists():
         shutil.rmtree(CNI_STATE, ignore_errors=True)
         removed.append(str(CNI_STATE))
