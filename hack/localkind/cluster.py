@@ -26,7 +26,7 @@ from typing import Any
 from localcluster import kubectl_path
 from localcluster.versions import CACHE
 from localimages import engine
-from localprocs import ProcessGroup, wait_for
+from localprocs import ProcessGroup, port_taken, wait_for
 
 from . import host, network, nodeimage
 from .versions import parts
@@ -265,8 +265,20 @@ class KindCluster:
         group = self.registry_group
         group.stop_all(quiet=True)
         reg_state = group.create(ports=["http"])
-        address = f"{gateway}:{reg_state['ports']['http']}"
+        # The same port each time when it is free: podman's blob-info cache is keyed by the
+        # registry's address, so an address seen before lets a push skip layers without
+        # compressing them again (a new port cost 68 s for the unchanged server image).
         REGISTRY_STORAGE.mkdir(parents=True, exist_ok=True)
+        port_file = REGISTRY_STORAGE / "port"
+        try:
+            remembered = int(port_file.read_text())
+            if not port_taken(remembered, gateway) and not port_taken(remembered):
+                reg_state["ports"]["http"] = remembered
+        except (OSError, ValueError):
+            pass
+        port_file.write_text(str(reg_state["ports"]["http"]))
+        group.save(reg_state)
+        address = f"{gateway}:{reg_state['ports']['http']}"
         config = group.state_dir / "config.yml"
         config.write_text(json.dumps({
             "version": 0.1, "log": {"level": "warn"},

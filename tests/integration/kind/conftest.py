@@ -77,6 +77,9 @@ def kind() -> Iterator[Kind]:
         if not reuse:
             _run_script("down.sh", {**os.environ, "LOCALKIND_DIR": str(state), "LOCALKIND_NAME": "detector-kind-test"},
                         REPO / ".local" / f"kind-test-{os.getpid()}-down.log", 600)
+            # Both went fine: their logs go too (a failed script's log stays, named in the error).
+            for log in ("up", "down"):
+                (REPO / ".local" / f"kind-test-{os.getpid()}-{log}.log").unlink(missing_ok=True)
 
 
 @pytest.fixture
