@@ -20,8 +20,8 @@ help: ## this list
 demo: venv tools argocd ## the main job: control plane with CPU and GPU nodes, CRD, operator, samples Ready, a detection answered
 	@bash hack/demo.sh
 
-test: venv tools argocd test-tools images ## the whole test suite, as CI runs it (.ci/run)
-	@$(PY) -m pytest -ra $(PYTEST_ARGS)
+test: venv tools argocd kind-tools test-tools images ## the whole test suite, as CI runs it (.ci/run); the kind tests included
+	@DETECTOR_KIND_TESTS=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
 
 ##@ Local control plane
 cluster-up: venv tools ## start etcd, kube-apiserver, controller-manager, scheduler and kwok nodes

@@ -1,4 +1,4 @@
-"""One kind cluster per session, brought up by deploy/kind/up.sh as a user runs it (operator
+"""One kind cluster for these tests, brought up by deploy/kind/up.sh as a user runs it (operator
 in-cluster from deploy/overlays/dev, images built and loaded, a model server on the kind network,
 the sample cpu-detector Ready) and taken down by deploy/kind/down.sh.
 
@@ -48,7 +48,9 @@ def _run_script(script: str, env: dict[str, str], log: Path, timeout: float) -> 
         raise AssertionError(f"deploy/kind/{script} exited {done.returncode} (log {log}):\n{tail}")
 
 
-@pytest.fixture(scope="session")
+# Package scope: in `make test` the cluster (3 node containers, ~3.6 GB) lives only while these
+# tests run, not through the rest of the suite.
+@pytest.fixture(scope="package")
 def kind() -> Iterator[Kind]:
     reuse = os.environ.get("DETECTOR_KIND_DIR")
     if reuse:
