@@ -10,7 +10,7 @@ export KUBECONFIG ?= $(CURDIR)/.local/cluster/kubeconfig
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools argocd argocd-up argocd-down argocd-status images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds rbac argocd-cm-patch protos lint bench-operator bench-server
+.PHONY: help venv tools kind-tools kind-up kind-down kind-status test-kind argocd argocd-up argocd-down argocd-status images cluster-up cluster-down cluster-status demo demo-down test-tools test test-unit crds rbac argocd-cm-patch protos lint bench-operator bench-server
 
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} \
@@ -20,8 +20,8 @@ help: ## this list
 demo: venv tools argocd ## the main job: control plane with CPU and GPU nodes, CRD, operator, samples Ready, a detection answered
 	@bash hack/demo.sh
 
-test: venv tools argocd test-tools images ## the whole test suite, as CI runs it (.ci/run)
-	@$(PY) -m pytest -ra $(PYTEST_ARGS)
+test: venv tools argocd kind-tools test-tools images ## the whole test suite, as CI runs it (.ci/run); the kind tests included
+	@DETECTOR_KIND_TESTS=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
 
 ##@ Local control plane
 cluster-up: venv tools ## start etcd, kube-apiserver, controller-manager, scheduler and kwok nodes
@@ -35,6 +35,19 @@ cluster-status: venv ## what runs, with PIDs and logs
 
 demo-down: ## stop what `make demo` started
 	@bash hack/demo-down.sh
+
+##@ Local kind cluster (real kubelets in podman or docker containers)
+kind-up: venv tools kind-tools ## 1 control-plane + 2 worker nodes (podman here, docker where an engine answers)
+	@$(PY) -m localkind up
+
+kind-down: venv ## delete the kind cluster, restore the host settings its kubelets changed
+	@$(PY) -m localkind down
+
+kind-status: venv ## the kind cluster's nodes, node image and kubeconfig
+	@$(PY) -m localkind status
+
+test-kind: venv tools kind-tools images ## the real-node tests: a kind cluster, the operator in-cluster, real pods
+	@DETECTOR_KIND_TESTS=1 $(PY) -m pytest -ra tests/integration/kind $(PYTEST_ARGS)
 
 ##@ Local Argo CD (against the local control plane)
 argocd-up: venv argocd ## start redis, Argo CD's repo server and controller, a git server holding deploy/
@@ -60,6 +73,9 @@ $(VENV)/.installed: pyproject.toml
 
 tools: ## build the pinned control-plane binaries (cached; about 10 min when cold)
 	@bash hack/install-tools.sh
+
+kind-tools: ## build kind, containerd, kubelet/kubeadm/kube-proxy, CoreDNS, a registry (cached; ~8 min cold)
+	@bash hack/install-kind.sh
 
 argocd: ## build the pinned Argo CD parts and kustomize, install redis (cached; about 7 min when cold)
 	@bash hack/install-argocd.sh

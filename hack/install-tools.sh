@@ -13,50 +13,7 @@ source "$(dirname "$0")/gobuild.sh"
 have() { [ -x "$BIN/$1-$2" ]; }
 
 build_kubernetes() {
-  local names=(kube-apiserver kube-controller-manager kube-scheduler) missing=0
-  for n in "${names[@]}"; do have "$n" "$K8S_VERSION" || missing=1; done
-  [ $missing = 1 ] || { say "kubernetes $K8S_VERSION: cached"; return; }
-  say "kubernetes $K8S_VERSION: resolving modules (cold build takes about 10 min on 2 cores)"
-  local work="$CACHE/build/kubernetes-$K8S_VERSION"
-  mkdir -p "$work"
-  local gomod
-  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
-  local patch=${K8S_VERSION##*.}
-  {
-    echo "module localbuild/kubernetes"
-    grep -E '^go [0-9]' "$gomod"
-    grep -E '^godebug ' "$gomod" || true
-    echo "require k8s.io/kubernetes $K8S_VERSION"
-    echo "replace ("
-    # Every staging module (replaced by ./staging/src/...) maps to its published v0.minor.patch tag.
-    sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#\t\1 => \1 v0.'"$minor.$patch"'#p' "$gomod"
-    echo ")"
-  } > "$work/go.mod"
-  cat > "$work/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-)
-GO
-  (cd "$work" && GOFLAGS="-mod=mod -buildvcs=false" go mod tidy -e >/dev/null 2>&1 || true)
-  (cd "$work" && go mod download)
-  local ld="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-    ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
-  say "kubernetes $K8S_VERSION: compiling kube-apiserver, kube-controller-manager, kube-scheduler"
-  mkdir -p "$work/out"
-  with_heartbeat "kubernetes" bash -c "cd '$work' && go build -mod=mod -tags tools -trimpath -ldflags '$ld' -o out/ \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler"
-  for n in "${names[@]}"; do mv "$work/out/$n" "$BIN/$n-$K8S_VERSION"; done
-  say "kubernetes $K8S_VERSION: done"
+  build_kubernetes_commands kube-apiserver kube-controller-manager kube-scheduler
 }
 
 build_etcd() {

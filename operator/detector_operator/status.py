@@ -33,6 +33,9 @@ FAILURES = frozenset({INVALID_SPEC, CLAIM_NOT_FOUND, UNSCHEDULABLE, MODEL_LOAD_F
 # Ready reasons a detector rests in until something changes.
 SETTLED = FAILURES | {SERVING, SCALED_TO_ZERO}
 
+# The downloader's termination message starts with this; a message that does not (an OOM kill,
+# a runtime error before the downloader ran) gets it, so the status always says what failed, once.
+DOWNLOAD_FAILED = "model download failed"
 _MISSING_CLAIM = re.compile(r'persistentvolumeclaim "([^"]+)" not found')
 
 
@@ -41,7 +44,9 @@ def failure(pods: Iterable[PodView]) -> tuple[str, str] | None:
     ordered = sorted(pods, key=lambda p: p.name)
     for pod in ordered:
         if pod.init_failure:
-            return MODEL_LOAD_FAILED, f"pod {pod.name}: model download failed: {pod.init_failure}"
+            said = pod.init_failure if pod.init_failure.startswith(DOWNLOAD_FAILED) else (
+                f"{DOWNLOAD_FAILED}: {pod.init_failure}")
+            return MODEL_LOAD_FAILED, f"pod {pod.name}: {said}"
     for pod in ordered:
         if pod.server_failure:
             return SERVER_CRASH_LOOPING, f"pod {pod.name}: server crash-looping: {pod.server_failure}"

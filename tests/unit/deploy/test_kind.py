@@ -1,32 +1,64 @@
-"""deploy/kind: the laptop path cannot run here (no Docker), so check what can be checked."""
+"""deploy/kind and hack/localkind: what can be checked without a cluster (the real run is
+tests/integration/kind)."""
 from __future__ import annotations
 
 import re
 import subprocess
 
 import yaml
+from localkind import network, nodeimage
+from localkind.cluster import kind_config
 
 from .conftest import REPO
 
-SCRIPT = REPO / "deploy/kind/up.sh"
+SCRIPTS = [REPO / "deploy/kind/up.sh", REPO / "deploy/kind/down.sh"]
+STANDIN = nodeimage.NodeImage("localhost/detector-kind-node:x", standin=True,
+                              kubeadm_image_tags={"etcd": "v3.6.16", "coredns": "v1.15.0"})
+PUBLIC = nodeimage.NodeImage("docker.io/kindest/node:v1.37.1", standin=False, kubeadm_image_tags={})
 
 
-def test_kind_script_is_valid_bash_and_stops_on_errors():
-    result = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    assert "set -euo pipefail" in SCRIPT.read_text()
+def test_kind_scripts_are_valid_bash_and_stop_on_errors():
+    for script in SCRIPTS:
+        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert "set -euo pipefail" in script.read_text()
 
 
 def test_kind_script_uses_files_that_exist():
-    text = SCRIPT.read_text()
-    paths = set(re.findall(r"(?<![\w/.-])((?:deploy|samples)/[\w./-]+|Dockerfile\.\w+)", text))
-    assert {"Dockerfile.operator", "Dockerfile.server", "deploy/overlays/dev",
-            "deploy/kind/cluster.yaml"} <= paths
+    text = SCRIPTS[0].read_text()
+    paths = set(re.findall(r"(?<![\w/.-])((?:deploy|samples)/[\w./-]+)", text))
+    assert "deploy/overlays/dev" in paths
     missing = [p for p in paths if not (REPO / p).exists()]
     assert not missing, missing
 
 
-def test_kind_cluster_config_is_a_kind_cluster():
-    config = yaml.safe_load((REPO / "deploy/kind/cluster.yaml").read_text())
+def test_kind_config_has_the_settings_this_machine_needs():
+    config = yaml.safe_load(kind_config("c", STANDIN))
     assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4" and config["kind"] == "Cluster"
-    assert f"CLUSTER={config['name']}\n" in SCRIPT.read_text()
+    assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
+    patches = [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]]
+    kubelet = next(p for p in patches if p["kind"] == "KubeletConfiguration")
+    assert kubelet["failCgroupV1"] is False  # kubelet v1.37 refuses cgroup v1 hosts otherwise
+    assert "restrict_oom_score_adj = true" in config["containerdConfigPatches"][0]
+    assert config["networking"]["ipFamily"] == "ipv4"
+
+
+def test_standin_nodes_get_our_pod_network_and_image_tags_public_nodes_kindnet():
+    standin, public = yaml.safe_load(kind_config("c", STANDIN)), yaml.safe_load(kind_config("c", PUBLIC))
+    assert standin["networking"]["disableDefaultCNI"] is True
+    assert public["networking"]["disableDefaultCNI"] is False
+    cluster = next(yaml.safe_load(p) for p in standin["kubeadmConfigPatches"] if "ClusterConfiguration" in p)
+    assert cluster["etcd"]["local"]["imageTag"] == "v3.6.16" and cluster["dns"]["imageTag"] == "v1.15.0"
+    assert not any("ClusterConfiguration" in p for p in public["kubeadmConfigPatches"])
+
+
+def test_pod_network_script_routes_to_the_other_nodes_and_masquerades_only_leaving_traffic():
+    me = network.Node("a", "10.89.0.2", "10.244.0.0/24")
+    other = network.Node("b", "10.89.0.3", "10.244.1.0/24")
+    script = network.node_script(me, [other], "10.244.0.0/16")
+    assert "ip route replace 10.244.1.0/24 via 10.89.0.3" in script
+    assert "-s 10.244.0.0/16 ! -d 10.244.0.0/16" in script
+    conflist = yaml.safe_load(network.conflist(me.pod_cidr))
+    ipam = conflist["plugins"][0]["ipam"]
+    assert ipam["ranges"] == [[{"subnet": "10.244.0.0/24"}]]
+    assert {"dst": "0.0.0.0/0"} in ipam["routes"]  # else: [Errno 101] Network is unreachable

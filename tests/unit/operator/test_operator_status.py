@@ -79,6 +79,15 @@ def test_crashlooping_init_container_shows_model_load_failed_with_its_terminatio
     assert "back-off" not in ready["message"]  # changes every retry: would make idle writes
 
 
+def test_downloader_line_is_said_once_not_under_a_second_prefix():
+    # The downloader's own termination message already says what failed (a real node showed
+    # "model download failed: model download failed: HTTP 404 ..." before).
+    line = "model download failed: HTTP 404 from http://10.89.0.1:8000/no-such.tar.gz"
+    p = PodView.of(pod_body(init=[crashed("fetch-model", line)]))
+    message = cond(status(deployment=dep(ready=0), pods=[p]), "Ready")["message"]
+    assert message.count("model download failed") == 1 and line in message, message
+
+
 def test_crashlooping_server_shows_server_crash_looping():
     p = PodView.of(pod_body(containers=[crashed("server", "OOM while loading")]))
     st = status(deployment=dep(ready=0), pods=[p])
