@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from detector_operator import models
+from detector_operator import availability, models
 from detector_operator.placement import GPU_RESOURCE, Placement, container_resources, gpu_placement
 from detector_operator.settings import Settings
 
@@ -17,6 +17,7 @@ SERVER_PORT = 8080
 GRPC_PORT = 9000
 # Port names: the container declares them, the Service targets them, the probes use "http".
 HTTP_PORT_NAME = "http"
+READINESS_PATH = "/v2/health/ready"
 GRPC_PORT_NAME = "grpc"
 RUN_AS = 65532
 MODEL_DIR = "/models/model"
@@ -150,6 +151,7 @@ def server_env(owner: Owner, spec: models.ObjectDetectorSpec) -> list[dict[str, 
             "DETECTOR_BODY_TIMEOUT_SECONDS": server.body_timeout_seconds,
             "DETECTOR_MAX_CONNECTIONS": server.max_connections,
             "DETECTOR_GRPC_DEADLINE_SECONDS": server.grpc_deadline_seconds,
+            **availability.drain_env(spec),
         }
     )
 
@@ -235,11 +237,10 @@ def server_container(
             {"name": HTTP_PORT_NAME, "containerPort": SERVER_PORT, "protocol": "TCP"},
             {"name": GRPC_PORT_NAME, "containerPort": GRPC_PORT, "protocol": "TCP"},
         ],
-        # Loading TensorFlow and warming the model up takes a while: give it five minutes
-        # before liveness may restart the pod.
-        "startupProbe": probe("/v2/health/live", 5, 60),
+        # Loading TensorFlow and warming the model up may take minutes: liveness waits for it.
+        "startupProbe": availability.startup_probe(spec, READINESS_PATH, HTTP_PORT_NAME),
         "livenessProbe": probe("/v2/health/live", 10, 3),
-        "readinessProbe": probe("/v2/health/ready", 5, 3),
+        "readinessProbe": probe(READINESS_PATH, 5, 3),
         "resources": container_resources(spec, placement, storage_resources(spec)),
         "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -281,6 +282,8 @@ def deployment(owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings
             "fsGroup": RUN_AS,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        # The server's whole ending fits in it (availability.py): never cut short by SIGKILL.
+        "terminationGracePeriodSeconds": availability.termination_grace_seconds(spec),
         "initContainers": init_containers(spec, settings),
         "containers": [server_container(owner, spec, settings, placement)],
         "volumes": volumes(spec),

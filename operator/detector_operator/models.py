@@ -129,7 +129,8 @@ class GpuSpec(_Model):
 class ServerSettings(_Model):
     """Inference server tuning. Omitted fields keep the server's defaults, which keep a CPU pod
     inside its 4Gi memory limit (docs/design.md has the arithmetic): raise the pixel limits
-    together with `resources.limits.memory`."""
+    together with `resources.limits.memory`. The startup timeout and the drain delay are the
+    pod's: their defaults are below."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -200,6 +201,27 @@ class ServerSettings(_Model):
     )
     grpc_deadline_seconds: int | None = Field(
         None, ge=1, le=3600, description="Deadline of a gRPC call that sets none (default 60)."
+    )
+    startup_timeout_seconds: int = Field(
+        600,
+        ge=10,
+        le=86_400,
+        description=(
+            "How long the server may take from its start to a loaded, warmed-up model (the "
+            "download before it is the init container's and not counted). Until then liveness is "
+            "not checked, so a slow load is never killed; past it the kubelet restarts the server."
+        ),
+    )
+    drain_delay_seconds: int = Field(
+        10,
+        ge=0,
+        le=300,
+        description=(
+            "On termination the server reports not ready at once but keeps serving new "
+            "connections this long, so Services, kube-proxy and load balancers stop routing to it "
+            "before it closes; then requests in flight get up to 20 s. The pod's "
+            "terminationGracePeriodSeconds is this + 20 + 5."
+        ),
     )
 
 

@@ -219,3 +219,24 @@ def test_model_uri_from_a_secret_reaches_only_the_downloader_env_never_args():
     assert {"name": "DETECTOR_MODEL_URI", "valueFrom": {"secretKeyRef": {"name": "signed-url", "key": "url"}}} \
         in init["env"]
     assert all("valueFrom" not in e for e in p["containers"][0]["env"])  # the server never sees it
+
+
+def test_the_pod_grace_period_covers_the_servers_drain_delay_and_drain_time():
+    p = pod()
+    e = env(p["containers"][0])
+    assert (e["DETECTOR_DRAIN_DELAY_SECONDS"], e["DETECTOR_DRAIN_SECONDS"]) == ("10", "20")
+    assert p["terminationGracePeriodSeconds"] == 10 + 20 + 5
+    slow_balancer = pod(server={"drainDelaySeconds": 45})
+    assert env(slow_balancer["containers"][0])["DETECTOR_DRAIN_DELAY_SECONDS"] == "45"
+    assert slow_balancer["terminationGracePeriodSeconds"] == 45 + 20 + 5
+    # The delay runs in the server, which flips its readiness at SIGTERM: no preStop hook.
+    assert "lifecycle" not in p["containers"][0]
+
+
+def test_liveness_waits_until_the_model_is_loaded_for_up_to_the_startup_timeout():
+    startup = server()["startupProbe"]
+    assert startup["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 600
+    big_model = server(server={"startupTimeoutSeconds": 1805})["startupProbe"]
+    assert big_model["periodSeconds"] * big_model["failureThreshold"] >= 1805
+    assert big_model["periodSeconds"] * (big_model["failureThreshold"] - 1) < 1805

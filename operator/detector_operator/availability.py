@@ -1,0 +1,59 @@
+"""What keeps a detector serving while the platform changes things under it: pure, spec in, pod
+and Deployment fields out.
+
+The owner of the timings of a pod's ending and start (the server is told them through its
+environment, so the pod's grace period and the server's own waits come from one place), of the
+rollout strategy, of the default topology spread and of the disruption budget.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from detector_operator import models
+
+# The ending. On SIGTERM the server reports not ready and keeps serving for the drain delay
+# (spec.server.drainDelaySeconds), then gives requests and calls in flight up to DRAIN_SECONDS,
+# then drains its batcher and exits. The delay runs in the server rather than in a preStop hook
+# (Kubernetes' native `preStop.sleep`, GA since 1.34, would need no binary either): during a
+# preStop sleep the process does not know it is ending, so it could neither turn its readiness
+# and gRPC health to NOT_SERVING for clients that check them nor tell pooled keep-alive
+# connections (which kube-proxy keeps sending to this pod whatever the endpoints say) to close.
+DRAIN_SECONDS = 20
+# From the last request's answer to the process's end: the batcher, the lifespan, the exit.
+EXIT_MARGIN_SECONDS = 5
+
+# The start. The startup probe asks for readiness (the model loaded and warmed up) every
+# STARTUP_PERIOD_SECONDS; liveness starts to count only once it succeeds.
+STARTUP_PERIOD_SECONDS = 10
+
+
+def server_settings(spec: models.ObjectDetectorSpec) -> models.ServerSettings:
+    return spec.server or models.ServerSettings()
+
+
+def drain_env(spec: models.ObjectDetectorSpec) -> dict[str, int]:
+    """The server's environment for its ending (inference_server/config.py reads it)."""
+    return {
+        "DETECTOR_DRAIN_DELAY_SECONDS": server_settings(spec).drain_delay_seconds,
+        "DETECTOR_DRAIN_SECONDS": DRAIN_SECONDS,
+    }
+
+
+def termination_grace_seconds(spec: models.ObjectDetectorSpec) -> int:
+    """Long enough for the whole ending, so the kubelet's SIGKILL never cuts a request short:
+    drain delay + drain + exit (35 s by default)."""
+    return server_settings(spec).drain_delay_seconds + DRAIN_SECONDS + EXIT_MARGIN_SECONDS
+
+
+def startup_probe(spec: models.ObjectDetectorSpec, readiness_path: str, port: str) -> dict[str, Any]:
+    """Readiness, asked until the startup timeout: liveness never judges a pod still loading, and a
+    load that hangs is restarted once the timeout is spent."""
+    timeout = server_settings(spec).startup_timeout_seconds
+    return {
+        "httpGet": {"path": readiness_path, "port": port},
+        "periodSeconds": STARTUP_PERIOD_SECONDS,
+        "timeoutSeconds": 2,
+        "failureThreshold": math.ceil(timeout / STARTUP_PERIOD_SECONDS),
+    }
