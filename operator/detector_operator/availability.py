@@ -57,3 +57,66 @@ def startup_probe(spec: models.ObjectDetectorSpec, readiness_path: str, port: st
         "timeoutSeconds": 2,
         "failureThreshold": math.ceil(timeout / STARTUP_PERIOD_SECONDS),
     }
+
+
+# Spread. Replicas on one node (or one zone) all go with it. Both are preferences
+# (ScheduleAnyway): a detector that cannot spread still runs.
+HOSTNAME_KEY = "kubernetes.io/hostname"
+ZONE_KEY = "topology.kubernetes.io/zone"
+# Spread counts the pods of one ReplicaSet (one revision): in a rollout the new pods spread among
+# themselves rather than around the old ones that are about to go.
+REVISION_LABEL = "pod-template-hash"
+ZONE_WEIGHT = 100  # as strong as a preference gets; the user's own weight-100 terms weigh the same
+
+
+def topology_spread(selector: dict[str, str], user: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """One replica per node as far as nodes allow, merged with the user's constraints: a user
+    constraint on the same topologyKey replaces ours; one without a labelSelector gets the
+    detector's pods' (without one it would count no pods and do nothing).
+
+    Zones are not spread here but by `zone_spread`: a topology spread constraint on a key that
+    the nodes lack makes the scheduler ignore those nodes for *every* soft constraint of the pod
+    (kube-scheduler's podtopologyspread/scoring.go: nodes missing any constraint's key are
+    skipped when scoring), so a zone constraint on a cluster without zone labels would silently
+    switch the hostname spread off.
+    """
+    constraints = [
+        {**c, "labelSelector": c.get("labelSelector") or {"matchLabels": dict(selector)}} for c in user or []
+    ]
+    if not any(c.get("topologyKey") == HOSTNAME_KEY for c in constraints):
+        constraints.insert(0, {
+            "maxSkew": 1,
+            "topologyKey": HOSTNAME_KEY,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": dict(selector)},
+            "matchLabelKeys": [REVISION_LABEL],
+        })
+    return constraints
+
+
+def zone_spread(selector: dict[str, str], affinity: dict[str, Any] | None,
+                user_spread: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The user's affinity plus a preference for zones without a replica yet, as a soft pod
+    anti-affinity: a node without a zone label scores nothing for it and loses nothing, unlike a
+    topology spread constraint (see topology_spread). The user's own zone rule wins: a podAntiAffinity
+    term or a spread constraint on the zone key leaves ours out."""
+    merged = dict(affinity or {})
+    anti = dict(merged.get("podAntiAffinity") or {})
+    preferred = list(anti.get("preferredDuringSchedulingIgnoredDuringExecution") or [])
+    required = list(anti.get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+    user_keys = {t.get("podAffinityTerm", {}).get("topologyKey") for t in preferred}
+    user_keys |= {t.get("topologyKey") for t in required}
+    user_keys |= {c.get("topologyKey") for c in user_spread or []}
+    if ZONE_KEY in user_keys:
+        return merged
+    preferred.append({
+        "weight": ZONE_WEIGHT,
+        "podAffinityTerm": {
+            "labelSelector": {"matchLabels": dict(selector)},
+            "matchLabelKeys": [REVISION_LABEL],
+            "topologyKey": ZONE_KEY,
+        },
+    })
+    anti["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
+    merged["podAntiAffinity"] = anti
+    return merged

@@ -294,8 +294,12 @@ def deployment(owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings
         pod_spec["nodeSelector"] = placement.node_selector
     if placement.tolerations:
         pod_spec["tolerations"] = placement.tolerations
-    if placement.affinity:
-        pod_spec["affinity"] = placement.affinity
+    # Spread over nodes and zones (availability.py), the user's own rules merged in.
+    selector = selector_labels(owner.name)
+    pod_spec["topologySpreadConstraints"] = availability.topology_spread(selector, spec.topology_spread_constraints)
+    affinity = availability.zone_spread(selector, placement.affinity, spec.topology_spread_constraints)
+    if affinity:
+        pod_spec["affinity"] = affinity
     if not pod_spec["initContainers"]:
         del pod_spec["initContainers"]
     deployment_spec: dict[str, Any] = {

@@ -10,7 +10,7 @@ before a rule existed.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -394,6 +394,16 @@ class ObjectDetectorSpec(_Model):
         None,
         description="A core/v1 Affinity for the server pods (nodeAffinity, podAntiAffinity...).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    topology_spread_constraints: list[
+        Annotated[dict[str, Any], Field(description="A core/v1 TopologySpreadConstraint.")]
+    ] | None = Field(
+        None,
+        description=(
+            "core/v1 TopologySpreadConstraints for the server pods, merged with the default "
+            "(one replica per node, kubernetes.io/hostname, ScheduleAnyway): yours replace ours on "
+            "the same topologyKey; one without labelSelector selects this detector's pods."
+        ),
     )
     image: str | None = Field(
         None, min_length=1, description="Server image override; defaults to the operator's setting."

@@ -33,7 +33,7 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 # Fields that only the scheduler, the API server or the kubelet's bookkeeping act on: understood,
 # and nothing a runner of the containers has to do for them.
-_POD_PLACEMENT = {"nodeSelector", "tolerations", "affinity", "serviceAccountName"}
+_POD_PLACEMENT = {"nodeSelector", "tolerations", "affinity", "topologySpreadConstraints", "serviceAccountName"}
 _CONTAINER_ACCOUNTING = {"resources", "terminationMessagePolicy", "image"}
 _TEMPLATE_META = {"labels", "annotations"}
 

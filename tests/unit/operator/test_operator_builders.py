@@ -74,11 +74,18 @@ def test_gpu_without_product_runs_on_any_gpu_node_with_one_gpu():
 
 def test_user_placement_is_merged_not_replaced():
     user_tol = {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
-    affinity = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+    node_affinity = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["ml"]}]}]}}
+    user_term = {"weight": 10, "podAffinityTerm": {"topologyKey": "rack", "labelSelector": {}}}
+    affinity = {"nodeAffinity": node_affinity,
+                "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [user_term]}}
     p = pod(hardware="gpu", nodeSelector={"zone": "a"}, tolerations=[user_tol], affinity=affinity)
     assert p["nodeSelector"] == {"zone": "a", "nvidia.com/gpu.present": "true"}
     assert p["tolerations"][0] == user_tol and len(p["tolerations"]) == 2
-    assert p["affinity"] == affinity
+    assert p["affinity"]["nodeAffinity"] == node_affinity
+    terms = p["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert terms[0] == user_term and [t["podAffinityTerm"]["topologyKey"] for t in terms] == [
+        "rack", "topology.kubernetes.io/zone"]
 
 
 def test_resource_overrides_merge_over_defaults_but_cannot_drop_the_gpu_limit():
@@ -240,3 +247,37 @@ def test_liveness_waits_until_the_model_is_loaded_for_up_to_the_startup_timeout(
     big_model = server(server={"startupTimeoutSeconds": 1805})["startupProbe"]
     assert big_model["periodSeconds"] * big_model["failureThreshold"] >= 1805
     assert big_model["periodSeconds"] * (big_model["failureThreshold"] - 1) < 1805
+
+
+OUR_PODS = {"matchLabels": {"app.kubernetes.io/name": "object-detector", "vision.mlops.dev/detector": "street-cams"}}
+
+
+def test_replicas_spread_over_nodes_and_zones_by_default_as_preferences():
+    p = pod(replicas=3)
+    assert p["topologySpreadConstraints"] == [{
+        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": OUR_PODS, "matchLabelKeys": ["pod-template-hash"]}]
+    # Zones through a soft anti-affinity: a spread constraint on a key the nodes lack would make the
+    # scheduler skip those nodes for the hostname spread too.
+    assert p["affinity"] == {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+        "weight": 100, "podAffinityTerm": {"labelSelector": OUR_PODS, "matchLabelKeys": ["pod-template-hash"],
+                                           "topologyKey": "topology.kubernetes.io/zone"}}]}}
+
+
+def test_a_users_spread_constraint_wins_on_its_topology_key_and_the_rest_stays():
+    mine = {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"team": "vision"}}}
+    rack = {"maxSkew": 1, "topologyKey": "rack", "whenUnsatisfiable": "ScheduleAnyway"}
+    p = pod(topologySpreadConstraints=[mine, rack])
+    assert p["topologySpreadConstraints"] == [mine, {**rack, "labelSelector": OUR_PODS}]
+    zone = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}
+    p = pod(topologySpreadConstraints=[zone])
+    assert [c["topologyKey"] for c in p["topologySpreadConstraints"]] == [
+        "kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+    assert "affinity" not in p, "the user's zone constraint replaces our zone preference"
+
+
+def test_a_users_zone_anti_affinity_replaces_ours():
+    required = {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": OUR_PODS}
+    affinity = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [required]}}
+    assert pod(affinity=affinity)["affinity"] == affinity
