@@ -120,3 +120,23 @@ def zone_spread(selector: dict[str, str], affinity: dict[str, Any] | None,
     anti["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
     merged["podAntiAffinity"] = anti
     return merged
+
+
+# Rollouts. A CPU rollout adds one new pod before it removes an old one (maxSurge 1,
+# maxUnavailable 0): a new spec whose model fails leaves every old pod serving. A GPU rollout
+# removes one old pod first (maxSurge 0, maxUnavailable 1): a surge pod would wait forever for
+# a GPU the old pods hold on a full node. Its price: a failed GPU rollout leaves replicas - 1
+# old pods serving, and a single-replica GPU detector serves nothing until the spec is fixed.
+CPU_ROLLOUT = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+GPU_ROLLOUT = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+# The Deployment reports ProgressDeadlineExceeded when no new pod became available for this long
+# beyond the startup timeout: the model download (init container) gets these 10 minutes.
+DOWNLOAD_ALLOWANCE_SECONDS = 600
+
+
+def rollout_strategy(on_gpus: bool) -> dict[str, Any]:
+    return GPU_ROLLOUT if on_gpus else CPU_ROLLOUT
+
+
+def progress_deadline_seconds(spec: models.ObjectDetectorSpec) -> int:
+    return server_settings(spec).startup_timeout_seconds + DOWNLOAD_ALLOWANCE_SECONDS

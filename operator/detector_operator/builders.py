@@ -307,14 +307,11 @@ def deployment(owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings
         "revisionHistoryLimit": 3,
         "selector": {"matchLabels": selector_labels(owner.name)},
         "template": {"metadata": pod_metadata, "spec": pod_spec},
+        # A new spec that fails keeps the old pods serving (CPU) or all but one (GPU, which
+        # cannot surge on a full node): availability.py.
+        "strategy": availability.rollout_strategy(GPU_RESOURCE in placement.limits),
+        "progressDeadlineSeconds": availability.progress_deadline_seconds(spec),
     }
-    if GPU_RESOURCE in placement.limits:
-        # GPUs are scarce: a surge pod would wait for a GPU the old pod still holds, and on a full
-        # node the rollout would never finish. Replace one pod at a time instead.
-        deployment_spec["strategy"] = {
-            "type": "RollingUpdate",
-            "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
-        }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -60,10 +60,17 @@ def test_gpu_detector_gets_gpu_limit_selector_and_toleration():
     assert p["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
-def test_gpu_detector_rolls_one_pod_at_a_time_and_cpu_keeps_the_default_surge():
+def test_gpu_detector_rolls_one_pod_at_a_time_and_cpu_surges_one_without_taking_any_down():
     assert deployment(hardware="gpu")["spec"]["strategy"] == {
         "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
-    assert "strategy" not in deployment(hardware="cpu")["spec"]
+    # At 4 replicas and more the Deployment's default (25 %) would take one old pod down at once.
+    assert deployment(hardware="cpu", replicas=4)["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+
+
+def test_a_stalled_rollout_is_reported_after_the_startup_timeout_and_a_download_allowance():
+    assert deployment()["spec"]["progressDeadlineSeconds"] == 600 + 600
+    assert deployment(server={"startupTimeoutSeconds": 1800})["spec"]["progressDeadlineSeconds"] == 1800 + 600
 
 
 def test_gpu_without_product_runs_on_any_gpu_node_with_one_gpu():

@@ -115,3 +115,20 @@ async def test_a_spec_change_is_announced_once_and_its_rollout_quietly_followed(
     await h.sync()
     assert [c for c in h.writes() if c[0] == "event"] == [("event", "Updated")]
     assert [c for c in h.writes() if c[0] == "status"][-1] == ("status", "Serving")
+
+
+async def test_a_blocked_rollout_gets_one_warning_event_though_ready_stays_serving(h):
+    await h.sync()
+    h.world.children_appear()
+    await h.sync()
+    h.world.detector = Detector("ns", "cams", "u1", 2, {"modelUri": "gs://b/broken"}, {})
+    h.client.generation = 2
+    await h.sync()
+    h.client.calls.clear()
+    # One new pod fails in its init container; the old one keeps serving.
+    h.world.deployment = DeploymentView(2, 2, 2, 1, 1, 1)
+    h.pods = [PodView("old", ready=True), PodView("new", ready=False, init_failure="403 Forbidden")]
+    await h.sync()
+    await h.sync()
+    assert [c for c in h.writes() if c[0] == "event"] == [("event", "RolloutBlocked")]
+    assert [c for c in h.writes() if c[0] == "status"] == [("status", "Serving")]

@@ -1,0 +1,51 @@
+"""Simulated nodes of a test's own on the local control plane: kwok manages every Node annotated
+`kwok.x-k8s.io/node: fake` (hack/localcluster), so a test can add nodes, place its detectors on
+them alone (a pool label and a taint only its pods tolerate) and drain them without touching
+another test's pods."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from localprocs import wait_for
+
+from tests.support.kube import kubectl, kubectl_json
+
+POOL = "detector-test/pool"
+
+
+def placement(pool: str) -> dict[str, Any]:
+    """ObjectDetector spec fields that put its pods on the pool's nodes only."""
+    return {"nodeSelector": {POOL: pool},
+            "tolerations": [{"key": POOL, "operator": "Equal", "value": pool, "effect": "NoSchedule"}]}
+
+
+def node(name: str, pool: str, *, cpu: str = "16", memory: str = "64Gi",
+         labels: dict[str, str] | None = None) -> dict[str, Any]:
+    capacity = {"cpu": cpu, "memory": memory, "pods": "110"}
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
+                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok",
+                                POOL: pool, **(labels or {})}},
+        "spec": {"taints": [{"key": POOL, "value": pool, "effect": "NoSchedule"}]},
+        "status": {"capacity": capacity, "allocatable": capacity},
+    }
+
+
+@contextmanager
+def pool_nodes(*nodes: dict[str, Any]) -> Iterator[list[str]]:
+    """Create the nodes, wait until kwok reports them Ready, delete them afterwards."""
+    names = [n["metadata"]["name"] for n in nodes]
+    kubectl("create", "-f", "-", input="\n---\n".join(json.dumps(n) for n in nodes))
+    try:
+        def ready() -> bool:
+            items = kubectl_json("get", "nodes", *names)["items"]
+            return all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+                       for n in items)
+        wait_for(ready, timeout=60, interval=0.3, message=f"nodes {names} Ready")
+        yield names
+    finally:
+        kubectl("delete", "node", *names, "--wait=false", check=False)
