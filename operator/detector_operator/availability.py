@@ -140,3 +140,30 @@ def rollout_strategy(on_gpus: bool) -> dict[str, Any]:
 
 def progress_deadline_seconds(spec: models.ObjectDetectorSpec) -> int:
     return server_settings(spec).startup_timeout_seconds + DOWNLOAD_ALLOWANCE_SECONDS
+
+
+# Voluntary disruptions (node drains, autoscaler scale-downs: the Eviction API). One replica at a
+# time by default, whatever the replica count: with two or more, a drain evicts the next one only
+# once its replacement is ready; with one, the budget allows its eviction (serving stops until the
+# replacement is ready) rather than making every drain of its node hang until someone steps in.
+# A pod that is not ready may always be evicted: it serves nothing, and a crash-looping pod must
+# not block a drain.
+UNHEALTHY_POD_EVICTION = "AlwaysAllow"
+
+
+def disruption_budget(spec: models.ObjectDetectorSpec, selector: dict[str, str]) -> dict[str, Any]:
+    """The PodDisruptionBudget's spec."""
+    settings = spec.disruption or models.DisruptionSettings()
+    return {
+        "maxUnavailable": settings.max_unavailable,
+        "selector": {"matchLabels": dict(selector)},
+        "unhealthyPodEvictionPolicy": UNHEALTHY_POD_EVICTION,
+    }
+
+
+def single_replica_note(spec: models.ObjectDetectorSpec) -> str | None:
+    """What the status says of a single replica whose budget lets a drain take it."""
+    settings = spec.disruption or models.DisruptionSettings()
+    if spec.replicas != 1 or settings.max_unavailable in (0, "0%"):
+        return None
+    return "a single replica: a node drain stops serving until its replacement is ready (2 or more keep serving)"

@@ -337,3 +337,13 @@ def service(owner: Owner, spec: models.ObjectDetectorSpec) -> dict[str, Any]:
         },
     }
 
+
+def pod_disruption_budget(owner: Owner, spec: models.ObjectDetectorSpec) -> dict[str, Any]:
+    """How many replicas node drains and other evictions may take at once (availability.py)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(owner),
+        "spec": availability.disruption_budget(spec, selector_labels(owner.name)),
+    }
+

@@ -273,6 +273,30 @@ class ModelUriSource(_Model):
     )
 
 
+class DisruptionSettings(_Model):
+    """The detector's PodDisruptionBudget: how many replicas voluntary disruptions (node drains,
+    cluster autoscaler scale-downs, anything using the Eviction API) may take at once."""
+
+    max_unavailable: Quantity = Field(
+        1,
+        description=(
+            "Replicas (or a percentage such as '50%') that evictions may take down at once; "
+            "default 1. With a single replica, 1 lets a drain evict it (serving stops until its "
+            "replacement is ready) rather than hang; 0 blocks every eviction, so a drain waits "
+            "forever for someone to intervene."
+        ),
+    )
+
+    @field_validator("max_unavailable")
+    @classmethod
+    def _count_or_percent(cls, value: Quantity) -> Quantity:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"must not be negative, got {value}")
+        if isinstance(value, str) and not re.match(r"^(100|[1-9]?[0-9])%$", value):
+            raise ValueError(f"{value!r} is not a count or a percentage from 0% to 100%")
+        return value
+
+
 class ResourceOverrides(_Model):
     """Compute resources for the inference server container, merged over the defaults."""
 
@@ -420,6 +444,10 @@ class ObjectDetectorSpec(_Model):
             "Port the Service listens on for gRPC (Open Inference Protocol, TF Serving's "
             "PredictionService, grpc.health.v1); status.grpcAddress names it."
         ),
+    )
+    disruption: DisruptionSettings | None = Field(
+        None,
+        description="The PodDisruptionBudget (maxUnavailable 1 unless set): what node drains may take at once.",
     )
     pod_annotations: dict[str, str] | None = Field(
         None,

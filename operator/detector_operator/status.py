@@ -141,12 +141,14 @@ def compute_status(
     selector: str,
     addresses: Mapping[str, str] | None,
     spec_error: str | None = None,
+    serving_note: str | None = None,
 ) -> dict[str, Any]:
     """The full `.status` of an ObjectDetector.
 
     addresses: where clients reach the Service (builders.service_addresses: url, grpcAddress).
     spec_error: why the spec cannot be served (schema, or the API server refused a child);
     it wins over everything the children show.
+    serving_note: what a serving detector's Ready message adds (availability.single_replica_note).
     """
     pods = list(pods)
     ready_count = deployment.ready_replicas if deployment else 0
@@ -160,6 +162,7 @@ def compute_status(
         ready = condition(READY, False, SCALED_TO_ZERO, "spec.replicas is 0", generation=generation)
     elif ready_count >= replicas:
         serving = " (of an earlier spec: the new one is blocked, see Progressing)" if blocked else ""
+        serving += f"; {serving_note}" if serving_note else ""
         ready = condition(
             READY, True, SERVING, f"{ready_count}/{replicas} replicas ready{serving}", generation=generation
         )

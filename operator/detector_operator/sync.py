@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from detector_operator import builders, children, kube, models, status
+from detector_operator import availability, builders, children, kube, models, status
 from detector_operator.settings import Settings
 from detector_operator.views import Key, Observed
 from redaction import scrub
@@ -294,6 +294,7 @@ class Syncer:
             selector=builders.selector_string(od.name),
             addresses=builders.service_addresses(ctx.owner, spec, self.settings.cluster_domain) if spec else None,
             spec_error=ctx.spec_error,
+            serving_note=availability.single_replica_note(spec) if spec else None,
         )
         if all(current.get(k) == v for k, v in new.items()):
             return

@@ -49,3 +49,63 @@ def pool_nodes(*nodes: dict[str, Any]) -> Iterator[list[str]]:
         yield names
     finally:
         kubectl("delete", "node", *names, "--wait=false", check=False)
+
+
+class ReadyPods:
+    """Counts a detector's ready pods from a `kubectl get pods --watch` stream, so every change
+    is seen (polling could miss a dip): a pod counts while its Ready condition is True and it is
+    not terminating (its endpoint is gone then, whatever the container still does)."""
+
+    def __init__(self, namespace: str, selector: str) -> None:
+        import subprocess
+        import threading
+        import time
+
+        from localcluster import kubectl_path
+
+        self._time = time.monotonic
+        self.ready: set[str] = set()
+        self.history: list[tuple[float, int]] = []
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [kubectl_path(), "get", "pods", "-n", namespace, "-l", selector, "--watch", "--output-watch-events",
+             "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        decoder, buffer = json.JSONDecoder(), ""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            buffer += line
+            while buffer.strip():
+                try:
+                    event, end = decoder.raw_decode(buffer.lstrip())
+                except json.JSONDecodeError:
+                    break
+                buffer = buffer.lstrip()[end:]
+                self._apply(event)
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        pod = event["object"]
+        name = pod["metadata"]["name"]
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        ready = (event["type"] != "DELETED" and not pod["metadata"].get("deletionTimestamp")
+                 and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions))
+        with self._lock:
+            (self.ready.add if ready else self.ready.discard)(name)
+            self.history.append((self._time(), len(self.ready)))
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.ready)
+
+    def lowest_since(self, start: float) -> int:
+        with self._lock:
+            before = [n for t, n in self.history if t < start]
+            during = [n for t, n in self.history if t >= start]
+        return min(([before[-1]] if before else []) + during)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)

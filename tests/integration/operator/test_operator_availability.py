@@ -4,13 +4,16 @@ nodes of each test's own, tests/support/nodes.py): replicas spread over nodes, t
 placement rules survive, a failed rollout leaves the old pods serving."""
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
 
+from localprocs import wait_for
+
 from detector_operator.builders import DETECTOR_LABEL as LABEL
-from tests.support.kube import apply, detector, get_json, wait_ready
-from tests.support.nodes import POOL, node, placement, pool_nodes
+from tests.support.kube import apply, condition_of, detector, events, get_json, wait_ready, wait_reason
+from tests.support.nodes import POOL, ReadyPods, node, placement, pool_nodes
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 # Every pool node carries it: a soft spread constraint on a key some nodes lack makes the
@@ -55,3 +58,60 @@ def test_the_users_constraints_and_affinity_survive_next_to_the_default_spread(o
         keys = [c["topologyKey"] for c in pod_spec["topologySpreadConstraints"]]
         assert keys == ["kubernetes.io/hostname", RACK]
         assert pod_spec["nodeSelector"] == {POOL: namespace}
+
+
+def conditions(namespace: str, name: str) -> dict[str, tuple[str, str, str]]:
+    od = get_json(namespace, f"od/{name}")
+    return {c["type"]: (c["status"], c["reason"], c["message"]) for c in od["status"]["conditions"]}
+
+
+def wait_rolled_out(namespace: str, name: str, generation: int, timeout: float = 120) -> None:
+    def done() -> bool:
+        od = get_json(namespace, f"od/{name}")
+        progressing, ready = condition_of(od, "Progressing"), condition_of(od, "Ready")
+        return (od["status"].get("observedGeneration") == generation and progressing is not None
+                and progressing["reason"] == "RolloutComplete" and ready["reason"] == "Serving")
+    wait_for(done, timeout=timeout, interval=0.2, message=f"{name} rolled out at generation {generation}")
+
+
+def test_a_new_model_that_fails_keeps_the_old_pods_serving_until_the_spec_is_fixed(operator, namespace):
+    pool = [node(f"{namespace}-{i}", namespace) for i in range(3)]
+    with pool_nodes(*pool):
+        base = {"replicas": 3, **placement(namespace)}
+        apply(namespace, detector("rolling", modelUri="gs://models/v1.tar.gz", **base))
+        wait_ready(namespace, "rolling")
+        watch = ReadyPods(namespace, f"{LABEL}=rolling")
+        try:
+            # A good rollout of 3 replicas, timed from the apply to RolloutComplete.
+            started = time.monotonic()
+            apply(namespace, detector("rolling", modelUri="gs://models/v2.tar.gz", **base))
+            wait_rolled_out(namespace, "rolling", generation=2)
+            rolled_in = time.monotonic() - started
+
+            # A new model that cannot be fetched: the new pod's init container crash-loops.
+            message = "cannot fetch gs://models/v3.tar.gz: 404 Not Found"
+            broken = detector("rolling", modelUri="gs://models/v3.tar.gz", podAnnotations={
+                "kwok.x-k8s.io/simulate": "init-crashloop", "kwok.x-k8s.io/simulate-message": message}, **base)
+            blocked_from = time.monotonic()
+            apply(namespace, broken)
+            wait_reason(namespace, "rolling", "RolloutBlocked", type_="Progressing", timeout=60)
+            status = conditions(namespace, "rolling")
+            assert status["Progressing"][0] == "False" and message in status["Progressing"][2]
+            assert status["Ready"][:2] == ("True", "Serving") and "earlier spec" in status["Ready"][2]
+            assert status["Degraded"][:2] == ("True", "ModelLoadFailed")
+            od = get_json(namespace, "od/rolling")
+            assert od["status"]["observedGeneration"] == 3 and od["status"]["readyReplicas"] == 3
+            warnings = [e for e in events(namespace, "rolling") if e["reason"] == "RolloutBlocked"]
+            assert len(warnings) == 1 and warnings[0]["type"] == "Warning" and message in warnings[0]["message"]
+            assert watch.lowest_since(blocked_from) == 3, watch.history
+
+            # Fixing the spec (as a Git revert would) rolls out and clears the block.
+            apply(namespace, detector("rolling", modelUri="gs://models/v3-fixed.tar.gz", **base))
+            wait_rolled_out(namespace, "rolling", generation=4)
+            status = conditions(namespace, "rolling")
+            assert status["Degraded"][:2] == ("False", "AsExpected")
+            assert status["Ready"][2] == "3/3 replicas ready"
+            assert watch.lowest_since(blocked_from) == 3, watch.history
+        finally:
+            watch.close()
+        print(f"\nrollout of 3 replicas on kwok (apply to RolloutComplete): {rolled_in:.1f}s")

@@ -1,8 +1,10 @@
 """Desired children: names, labels, owner, placement, security, and what rolls the Deployment."""
 from __future__ import annotations
 
+import pytest
+
 from detector_operator import builders, children
-from detector_operator.models import parse_spec
+from detector_operator.models import InvalidSpec, parse_spec
 from detector_operator.settings import Settings
 
 OWNER = builders.Owner(name="street-cams", namespace="vision", uid="uid-1")
@@ -288,3 +290,41 @@ def test_a_users_zone_anti_affinity_replaces_ours():
     required = {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": OUR_PODS}
     affinity = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [required]}}
     assert pod(affinity=affinity)["affinity"] == affinity
+
+
+def budget(**spec):
+    return builders.pod_disruption_budget(OWNER, parse_spec({"modelUri": "gs://b/m", **spec}))
+
+
+def test_the_disruption_budget_lets_evictions_take_one_replica_at_a_time():
+    pdb = budget(replicas=3)
+    assert (pdb["apiVersion"], pdb["kind"]) == ("policy/v1", "PodDisruptionBudget")
+    assert pdb["metadata"]["name"] == "street-cams-detector" and pdb["metadata"]["ownerReferences"]
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": OUR_PODS, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+    assert pdb["spec"]["selector"] == deployment()["spec"]["selector"]
+
+
+def test_a_single_replica_budget_lets_a_drain_evict_it_rather_than_hang():
+    assert budget(replicas=1)["spec"]["maxUnavailable"] == 1
+    assert budget(replicas=0)["spec"]["maxUnavailable"] == 1
+
+
+def test_the_disruption_budget_is_overridable_in_the_spec():
+    assert budget(replicas=10, disruption={"maxUnavailable": "30%"})["spec"]["maxUnavailable"] == "30%"
+    assert budget(replicas=2, disruption={"maxUnavailable": 0})["spec"]["maxUnavailable"] == 0
+
+
+@pytest.mark.parametrize("value", [-1, "101%", "half", "1.5%"])
+def test_a_malformed_disruption_budget_is_an_invalid_spec(value):
+    with pytest.raises(InvalidSpec, match="spec.disruption.maxUnavailable"):
+        parse_spec({"modelUri": "gs://b/m", "disruption": {"maxUnavailable": value}})
+
+
+def test_only_a_single_replica_whose_budget_allows_its_eviction_gets_the_drain_note():
+    from detector_operator.availability import single_replica_note
+
+    def note(**spec):
+        return single_replica_note(parse_spec({"modelUri": "gs://b/m", **spec}))
+    assert "node drain stops serving" in note(replicas=1)
+    assert note(replicas=2) is None and note(replicas=0) is None
+    assert note(replicas=1, disruption={"maxUnavailable": 0}) is None

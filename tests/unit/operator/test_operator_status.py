@@ -13,11 +13,11 @@ def dep(replicas=1, ready=1, updated=None, available=None, generation=1, observe
     return DeploymentView(generation, observed, replicas, updated, ready, available)
 
 
-def status(*, replicas=1, deployment=None, pods=(), previous=(), now=T0, spec_error=None):
+def status(*, replicas=1, deployment=None, pods=(), previous=(), now=T0, spec_error=None, serving_note=None):
     return compute_status(
         generation=3, replicas=replicas, deployment=deployment, pods=pods,
         previous_conditions=previous, now=now, selector="a=b",
-        addresses={"url": "http://x", "grpcAddress": "x:9000"}, spec_error=spec_error,
+        addresses={"url": "http://x", "grpcAddress": "x:9000"}, spec_error=spec_error, serving_note=serving_note,
     )
 
 
@@ -233,3 +233,10 @@ def test_a_failing_detector_with_nothing_serving_is_not_called_blocked():
     st = status(replicas=1, deployment=dep(replicas=1, ready=0, updated=1, available=0), pods=[failing_new_pod()])
     assert (cond(st, "Ready")["status"], cond(st, "Ready")["reason"]) == ("False", "ModelLoadFailed")
     assert cond(st, "Progressing")["reason"] == "RollingOut"
+
+
+def test_a_serving_note_is_added_to_the_ready_message_only_while_serving():
+    note = "a single replica: a node drain stops serving until its replacement is ready (2 or more keep serving)"
+    serving = status(deployment=dep(), serving_note=note)
+    assert cond(serving, "Ready")["message"] == f"1/1 replicas ready; {note}"
+    assert note not in cond(status(deployment=dep(ready=0), serving_note=note), "Ready")["message"]
