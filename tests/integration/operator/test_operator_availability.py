@@ -4,6 +4,8 @@ nodes of each test's own, tests/support/nodes.py): replicas spread over nodes, t
 placement rules survive, a failed rollout leaves the old pods serving."""
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections import Counter
 
@@ -11,14 +13,18 @@ import pytest
 
 from localprocs import wait_for
 
+from detector_operator import builders, models
 from detector_operator.builders import DETECTOR_LABEL as LABEL
-from tests.support.kube import apply, condition_of, detector, events, get_json, wait_ready, wait_reason
+from tests.support.kube import (apply, condition_of, detector, events, get_json, kubectl, wait_ready,
+                                wait_reason)
 from tests.support.nodes import POOL, ReadyPods, node, placement, pool_nodes
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 # Every pool node carries it: a soft spread constraint on a key some nodes lack makes the
 # scheduler skip those nodes for all of the pod's soft constraints (see availability.py).
 RACK = "detector-test/rack"
+# A single replica's drain must end, not hang on its budget: well within this (kwok deletes at once).
+DRAIN_LIMIT = 30
 
 
 def nodes_of(namespace: str, name: str) -> Counter[str]:
@@ -115,3 +121,72 @@ def test_a_new_model_that_fails_keeps_the_old_pods_serving_until_the_spec_is_fix
         finally:
             watch.close()
         print(f"\nrollout of 3 replicas on kwok (apply to RolloutComplete): {rolled_in:.1f}s")
+
+
+def apply_budget(namespace: str, name: str) -> dict:
+    """The PodDisruptionBudget the builders emit for the detector as it is now, applied as the
+    operator applies its children (server-side, its field manager, owned by the detector)."""
+    od = get_json(namespace, f"od/{name}")
+    owner = builders.Owner(name=name, namespace=namespace, uid=od["metadata"]["uid"])
+    pdb = builders.pod_disruption_budget(owner, models.parse_spec(od["spec"]))
+    kubectl("apply", "--server-side", "--field-manager=detector-operator", "-f", "-", input=json.dumps(pdb))
+    return pdb
+
+
+def wait_budget(namespace: str, name: str, *, healthy: int, allowed: int) -> None:
+    """Until the disruption controller has computed the budget for the pods as they are."""
+    def computed() -> bool:
+        pdb = get_json(namespace, f"pdb/{builders.child_name(name)}")
+        st = pdb.get("status") or {}
+        return (st.get("observedGeneration") == pdb["metadata"]["generation"]
+                and (st.get("currentHealthy"), st.get("disruptionsAllowed")) == (healthy, allowed))
+    wait_for(computed, timeout=60, interval=0.3, message=f"the disruption budget of {name} computed")
+
+
+def drain(node_name: str, timeout: int) -> tuple[subprocess.CompletedProcess, float]:
+    """`kubectl drain` as an operator of the cluster runs it: cordon, then evict every pod
+    through the Eviction API, retrying while a disruption budget refuses."""
+    started = time.monotonic()
+    result = kubectl("drain", node_name, "--ignore-daemonsets", "--delete-emptydir-data",
+                     f"--timeout={timeout}s", check=False, timeout=timeout + 30)
+    return result, time.monotonic() - started
+
+
+def test_draining_a_node_holding_replicas_never_takes_a_three_replica_detector_below_two_ready(
+        operator, namespace):
+    with pool_nodes(node(f"{namespace}-first", namespace)) as (first,):
+        apply(namespace, detector("drained", replicas=3, **placement(namespace)))
+        wait_ready(namespace, "drained")
+        assert nodes_of(namespace, "drained") == Counter({first: 3})  # the only node then
+        with pool_nodes(node(f"{namespace}-second", namespace), node(f"{namespace}-third", namespace)) as others:
+            apply_budget(namespace, "drained")
+            wait_budget(namespace, "drained", healthy=3, allowed=1)
+            watch = ReadyPods(namespace, f"{LABEL}=drained")
+            try:
+                wait_for(lambda: watch.count() == 3, timeout=30, message="the watch to see 3 ready pods")
+                started = time.monotonic()
+                result, took = drain(first, timeout=180)
+                assert result.returncode == 0, result.stderr
+                wait_for(lambda: watch.count() == 3, timeout=60, message="3 ready pods again")
+                lowest = watch.lowest_since(started)
+            finally:
+                watch.close()
+            assert lowest >= 2, f"the drain took the detector down to {lowest} ready: {watch.history}"
+            assert set(nodes_of(namespace, "drained")) <= set(others)
+            print(f"\ndrain of a node holding 3 replicas: {took:.1f}s, never below {lowest} ready")
+
+
+def test_draining_the_node_of_a_single_replica_detector_completes_promptly(operator, namespace):
+    with pool_nodes(node(f"{namespace}-first", namespace)) as (first,):
+        apply(namespace, detector("single", replicas=1, **placement(namespace)))
+        (od,) = wait_ready(namespace, "single")
+        assert "a node drain stops serving" in condition_of(od, "Ready")["message"]
+        with pool_nodes(node(f"{namespace}-second", namespace)) as (second,):
+            apply_budget(namespace, "single")
+            wait_budget(namespace, "single", healthy=1, allowed=1)
+            result, took = drain(first, timeout=DRAIN_LIMIT)
+            assert result.returncode == 0, result.stderr
+            assert took < DRAIN_LIMIT
+            wait_ready(namespace, "single")
+            assert nodes_of(namespace, "single") == Counter({second: 1})
+            print(f"\ndrain of the node of a single replica: {took:.1f}s")
