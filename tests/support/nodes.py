@@ -37,15 +37,18 @@ def node(name: str, pool: str, *, cpu: str = "16", memory: str = "64Gi",
 
 @contextmanager
 def pool_nodes(*nodes: dict[str, Any]) -> Iterator[list[str]]:
-    """Create the nodes, wait until kwok reports them Ready, delete them afterwards."""
+    """Create the nodes, wait until they take pods, delete them afterwards."""
     names = [n["metadata"]["name"] for n in nodes]
     kubectl("create", "-f", "-", input="\n---\n".join(json.dumps(n) for n in nodes))
     try:
-        def ready() -> bool:
-            items = kubectl_json("get", "nodes", *names)["items"]
+        def schedulable() -> bool:
+            # Ready (kwok), and the node lifecycle controller has lifted the not-ready taint it
+            # puts on every new node: until then the scheduler places nothing there.
+            found = kubectl_json("get", "nodes", *names)
+            items = found["items"] if "items" in found else [found]  # one name: the object itself
             return all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
-                       for n in items)
-        wait_for(ready, timeout=60, interval=0.3, message=f"nodes {names} Ready")
+                       and {t["key"] for t in n["spec"].get("taints", [])} == {POOL} for n in items)
+        wait_for(schedulable, timeout=60, interval=0.3, message=f"nodes {names} Ready and untainted")
         yield names
     finally:
         kubectl("delete", "node", *names, "--wait=false", check=False)
@@ -109,3 +112,6 @@ class ReadyPods:
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        self._reader.join(10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()

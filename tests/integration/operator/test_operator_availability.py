@@ -40,7 +40,9 @@ def uneven_pool(namespace: str) -> list[dict]:
             node(f"{namespace}-small-2", namespace, cpu="4", memory="16Gi", labels={RACK: "r3"})]
 
 
-def test_three_replicas_land_on_three_nodes_when_they_fit(operator, namespace):
+def test_three_replicas_land_on_three_nodes_when_they_fit_though_no_node_has_a_zone_label(operator, namespace):
+    # Zones are spread by a soft anti-affinity: a zone topology spread constraint would make the
+    # scheduler skip every zone-less node for the hostname spread too (all 3 then land on "big").
     with pool_nodes(*uneven_pool(namespace)) as names:
         apply(namespace, detector("spread", replicas=3, **placement(namespace)))
         wait_ready(namespace, "spread")
@@ -48,6 +50,8 @@ def test_three_replicas_land_on_three_nodes_when_they_fit(operator, namespace):
 
 
 def test_the_users_constraints_and_affinity_survive_next_to_the_default_spread(operator, namespace):
+    # A pod with constraints of its own gets none of the scheduler's default spread: without ours
+    # all 3 land on "big".
     with pool_nodes(*uneven_pool(namespace)) as (big, small_1, small_2):
         # The user keeps the pods off small-2 (required node affinity) and adds a rack rule.
         affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
