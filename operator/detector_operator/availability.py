@@ -27,6 +27,8 @@ EXIT_MARGIN_SECONDS = 5
 # The start. The startup probe asks for readiness (the model loaded and warmed up) every
 # STARTUP_PERIOD_SECONDS; liveness starts to count only once it succeeds.
 STARTUP_PERIOD_SECONDS = 10
+# Fields of spec.server that the kubelet acts on (through the probes), not the server: no flag.
+KUBELET_SETTINGS = frozenset({"startup_timeout_seconds"})
 
 
 def server_settings(spec: models.ObjectDetectorSpec) -> models.ServerSettings:
