@@ -24,7 +24,7 @@ def placement(pool: str) -> dict[str, Any]:
 
 def node(name: str, pool: str, *, cpu: str = "16", memory: str = "64Gi",
          labels: dict[str, str] | None = None) -> dict[str, Any]:
-    capacity = {"cpu": cpu, "memory": memory, "pods": "110"}
+    capacity = {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "500Gi"}
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
