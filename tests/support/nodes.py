@@ -5,12 +5,15 @@ another test's pods."""
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from localcluster import kubectl_path
 from localprocs import wait_for
-
 from tests.support.kube import kubectl, kubectl_json
 
 POOL = "detector-test/pool"
@@ -60,12 +63,6 @@ class ReadyPods:
     not terminating (its endpoint is gone then, whatever the container still does)."""
 
     def __init__(self, namespace: str, selector: str) -> None:
-        import subprocess
-        import threading
-        import time
-
-        from localcluster import kubectl_path
-
         self._time = time.monotonic
         self.ready: set[str] = set()
         self.history: list[tuple[float, int]] = []

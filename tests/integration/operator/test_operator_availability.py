@@ -11,12 +11,10 @@ from collections import Counter
 
 import pytest
 
-from localprocs import wait_for
-
 from detector_operator import builders, models
 from detector_operator.builders import DETECTOR_LABEL as LABEL
-from tests.support.kube import (apply, condition_of, detector, events, get_json, kubectl, wait_ready,
-                                wait_reason)
+from localprocs import wait_for
+from tests.support.kube import apply, condition_of, detector, events, get_json, kubectl, wait_ready, wait_reason
 from tests.support.nodes import POOL, ReadyPods, node, placement, pool_nodes
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
