@@ -127,7 +127,9 @@ def test_a_new_model_that_fails_keeps_the_old_pods_serving_until_the_spec_is_fix
 
 def apply_budget(namespace: str, name: str) -> dict:
     """The PodDisruptionBudget the builders emit for the detector as it is now, applied as the
-    operator applies its children (server-side, its field manager, owned by the detector)."""
+    operator applies its children (server-side, its field manager, owned by the detector).
+    Until the budget joins the child-kind table (issue 18) the operator does not apply it; once
+    it does, this apply changes nothing and the test should wait for the operator's instead."""
     od = get_json(namespace, f"od/{name}")
     owner = builders.Owner(name=name, namespace=namespace, uid=od["metadata"]["uid"])
     pdb = builders.pod_disruption_budget(owner, models.parse_spec(od["spec"]))
