@@ -86,6 +86,17 @@ class DeploymentView:
 
 
 @dataclass(frozen=True)
+class DisruptionBudgetView:
+    """A PodDisruptionBudget's spec generation: a write by someone else bumps it past ours."""
+
+    generation: int
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> DisruptionBudgetView:
+        return cls(generation=body.get("metadata", {}).get("generation", 0))
+
+
+@dataclass(frozen=True)
 class PodView:
     name: str
     ready: bool
