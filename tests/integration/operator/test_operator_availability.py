@@ -77,8 +77,14 @@ def wait_rolled_out(namespace: str, name: str, generation: int, timeout: float =
     def done() -> bool:
         od = get_json(namespace, f"od/{name}")
         progressing, ready = condition_of(od, "Progressing"), condition_of(od, "Ready")
+        # The Deployment too: every replica of the new spec available, no old one left.
+        dep = get_json(namespace, f"deployment/{builders.child_name(name)}")
+        want = od["spec"]["replicas"]
+        rolled = (dep["status"].get("observedGeneration") == dep["metadata"]["generation"]
+                  and dep["status"].get("updatedReplicas") == dep["status"].get("availableReplicas") == want
+                  and dep["status"].get("replicas") == want)
         return (od["status"].get("observedGeneration") == generation and progressing is not None
-                and progressing["reason"] == "RolloutComplete" and ready["reason"] == "Serving")
+                and progressing["reason"] == "RolloutComplete" and ready["reason"] == "Serving" and rolled)
     wait_for(done, timeout=timeout, interval=0.2, message=f"{name} rolled out at generation {generation}")
 
 
