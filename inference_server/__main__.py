@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -13,17 +16,59 @@ from .http_protocol import guarded_protocol
 from .state import ServerState
 
 KEEP_ALIVE_SECONDS = 75  # nginx's default; above the pool idle time of common HTTP clients
+log = logging.getLogger("inference_server")
 
 
 class Server(uvicorn.Server):
-    """On SIGTERM gRPC stops taking calls at the same moment HTTP stops accepting; both drain,
-    then the lifespan shutdown drains the batcher."""
+    """The ending on SIGTERM (or Ctrl-C), in three steps:
+
+    1. at once: readiness (GET /v2/health/ready, gRPC ServerReady and grpc.health.v1) turns
+       false, while the listeners stay open and every request is still served, each HTTP response
+       saying `Connection: close` so pooled clients reconnect (to another pod) for the next one;
+    2. after `drain_delay_seconds` (endpoint removal has reached kube-proxy and the load balancers
+       by then): HTTP stops accepting and gRPC refuses new calls at the same moment, and both let
+       those in flight finish, up to `drain_seconds`;
+    3. the lifespan shutdown drains the micro-batcher; uvicorn re-raises the signal (exit 143).
+
+    A second signal during the delay skips the rest of it. A server whose model never became
+    ready skips it too: no load balancer was sending it anything.
+    """
 
     def __init__(self, config: uvicorn.Config, state: ServerState) -> None:
         super().__init__(config)
         self.state = state
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._delay_requested = False
+        self._delay: asyncio.TimerHandle | None = None
 
-    async def shutdown(self, sockets=None) -> None:
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        delay = self.state.config.drain_delay_seconds
+        if self._loop is None or self.should_exit or self._delay_requested or not delay:
+            if self._delay is not None:
+                self._delay.cancel()
+            super().handle_exit(sig, frame)
+            return
+        self._delay_requested = True
+        self._captured_signals.append(sig)  # re-raised after the orderly shutdown, as uvicorn does
+        # A signal handler runs between two bytecodes of whatever the loop was doing: leave the
+        # work to the loop.
+        self._loop.call_soon_threadsafe(self._begin_drain_delay, delay)
+
+    def _begin_drain_delay(self, delay: float) -> None:
+        if not self.state.ready or self.should_exit:
+            self.should_exit = True
+            return
+        log.info("shutting down in %.1fs: reporting not ready, still serving meanwhile", delay)
+        self.state.begin_shutdown()
+        assert self._loop is not None
+        self._delay = self._loop.call_later(delay, setattr, self, "should_exit", True)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.state.begin_shutdown()
         if self.state.grpc is not None:
             self.state.grpc.begin_stop()
         await super().shutdown(sockets)
@@ -43,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         app, host=config.host, port=config.port, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS,
         http=guarded_protocol(config.header_timeout_seconds, config.body_timeout_seconds),
         limit_concurrency=config.max_connections,
+        timeout_graceful_shutdown=config.drain_seconds,  # the same bound gRPC's calls get
     ), app.state.server)
     # A model that cannot load ends the process through uvicorn's own orderly shutdown.
     app.state.server.on_fatal = lambda: setattr(server, "should_exit", True)
-    # On SIGTERM uvicorn stops accepting, lets in-flight requests finish, then runs the lifespan
-    # shutdown, which drains the micro-batcher; it then re-raises SIGTERM, so the exit status is 143.
+    # SIGTERM: see Server. The exit status is then 143, as supervisors expect.
     server.run()
     return 1 if app.state.server.error else 0
 

@@ -22,7 +22,7 @@ from .config import ServerConfig
 from .errors import GrpcBindError, ServerError, describe_validation, error_body, status_code
 from .loading import load_model
 from .metrics import CONTENT_TYPE_LATEST, Metrics
-from .middleware import BodyLimit, RequestMetrics, SecurityHeaders
+from .middleware import BodyLimit, CloseConnectionsWhenShuttingDown, RequestMetrics, SecurityHeaders
 from .model import Detector
 from .routes import router
 from .state import ServerState
@@ -68,6 +68,7 @@ def create_app(config: ServerConfig, detector: Detector | None = None) -> FastAP
     _add_error_handlers(app)
     _add_pages(app, state)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(CloseConnectionsWhenShuttingDown, shutting_down=lambda: state.shutting_down)
     app.add_middleware(RequestMetrics, metrics=state.metrics)  # counts 413s too
     app.add_middleware(SecurityHeaders)  # outermost: every response has them, errors included
     return app

@@ -36,6 +36,12 @@ class ServerConfig:
     body_timeout_seconds: float = 30.0
     max_connections: int = 64
     grpc_deadline_seconds: float = 60.0  # for calls that bring no deadline of their own
+    # The ending on SIGTERM: readiness turns false at once, new connections are still served for
+    # drain_delay_seconds (while load balancers stop routing here), then the listeners close and
+    # requests and calls in flight get up to drain_seconds. 0 by default so that Ctrl-C (or
+    # `docker stop`) by hand ends at once; the operator's pods set both.
+    drain_delay_seconds: float = 0.0
+    drain_seconds: float = 20.0
     # Remote models land here; the pod's only writable place is /tmp.
     cache_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "detector-model")
 
@@ -114,6 +120,11 @@ _OPTIONS: list[tuple[str, str, type | object, str]] = [
      "most open HTTP connections (503 beyond) and most concurrent gRPC calls (RESOURCE_EXHAUSTED beyond)"),
     ("--grpc-deadline-seconds", "DETECTOR_GRPC_DEADLINE_SECONDS", _positive,
      "deadline of a gRPC call that sets none (DEADLINE_EXCEEDED after it)"),
+    ("--drain-delay-seconds", "DETECTOR_DRAIN_DELAY_SECONDS", _non_negative,
+     "after SIGTERM, report not ready but keep serving new connections this long, so load balancers "
+     "stop routing here first"),
+    ("--drain-seconds", "DETECTOR_DRAIN_SECONDS", _non_negative,
+     "then the longest wait for HTTP requests and gRPC calls in flight"),
 ]
 _DEFAULTS = {f.name: f.default for f in fields(ServerConfig) if f.default is not MISSING}
 

@@ -3,7 +3,8 @@ event loop, sharing its model, batcher and metrics (ServerState).
 
 Serves the Open Inference Protocol, TF Serving's PredictionService and ModelService, and the
 standard grpc.health.v1 service: NOT_SERVING while the model loads, SERVING once it is ready
-(the same readiness as GET /v2/health/ready), NOT_SERVING again from the start of a shutdown.
+(the same readiness as GET /v2/health/ready), NOT_SERVING again from the start of a shutdown
+(SIGTERM), while calls are still served through the drain delay.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from .errors import GrpcBindError
 from .state import ServerState
 
 log = logging.getLogger(__name__)
-# On SIGTERM, calls in flight get this long to finish (a pod's default grace period is 30 s).
-DRAIN_SECONDS = 20.0
 
 
 def address(host: str, port: int) -> str:
@@ -56,7 +55,7 @@ class GrpcServer:
         if not bound:
             raise GrpcBindError(f"cannot listen for gRPC on {self.address} (is the port taken? --grpc-port / "
                                 f"DETECTOR_GRPC_PORT, 0 turns gRPC off): {detail}")
-        await self._set_health(self.state.ready)
+        await self._set_health(self.state.accepting)
         await self.server.start()
         self.state.readiness_listeners.append(self._readiness_changed)
         log.info("gRPC listening on %s: %s", self.address, ", ".join(s for s in self.services if s))
@@ -79,5 +78,6 @@ class GrpcServer:
 
     async def _stop(self) -> None:
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(DRAIN_SECONDS)
+        # Calls in flight get the drain time; new ones are refused (GOAWAY: clients reconnect elsewhere).
+        await self.server.stop(self.state.config.drain_seconds)
         log.info("gRPC stopped")

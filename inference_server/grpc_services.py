@@ -75,7 +75,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @rpc(v2_grpc.SERVICE)
     async def ServerReady(self, request, context):
-        return pb.ServerReadyResponse(ready=self.state.ready)
+        return pb.ServerReadyResponse(ready=self.state.accepting)
 
     @rpc(v2_grpc.SERVICE)
     async def ModelReady(self, request, context):

@@ -1,9 +1,11 @@
-"""ASGI middleware: the body-size limit (checked before the body is read) and request metrics."""
+"""ASGI middleware: the body-size limit (checked before the body is read), request metrics, security
+headers, and `Connection: close` while the server shuts down."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .errors import BodyTooLarge, error_body
@@ -136,3 +138,25 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class CloseConnectionsWhenShuttingDown:
+    """From the start of a shutdown every response says `Connection: close`: a client's pooled
+    keep-alive connection was routed here before the endpoint was removed and would keep coming
+    back to this pod, to meet a closed socket later; closed after its answer, the client's next
+    request opens a new connection, which the Service routes to another pod."""
+
+    def __init__(self, app, shutting_down: Callable[[], bool]) -> None:
+        self.app, self.shutting_down = app, shutting_down
+
+    async def __call__(self, scope: Scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def closing_send(message) -> None:
+            if message["type"] == "http.response.start" and self.shutting_down():
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, closing_send)

@@ -75,7 +75,7 @@ async def live() -> dict[str, bool]:
 
 @router.get("/v2/health/ready", tags=["v2"])
 async def ready(request: Request) -> dict[str, bool]:
-    _state(request).check_ready()
+    _state(request).check_accepting()
     return {"ready": True}
 
 

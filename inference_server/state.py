@@ -40,6 +40,9 @@ class ServerState:
     # Told when the model becomes ready (True) or fails to load (False): gRPC health follows it.
     readiness_listeners: list[Callable[[bool], None]] = field(default_factory=list)
     grpc: GrpcServer | None = None
+    # Set at SIGTERM: the server's readiness (HTTP and gRPC health) turns false so no new traffic
+    # is routed here, while the model keeps answering what still arrives until the listeners close.
+    shutting_down: bool = False
     budget: PixelBudget = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,7 +55,19 @@ class ServerState:
 
     @property
     def ready(self) -> bool:
+        """The model is loaded and answers (what inference and model status go by)."""
         return self.detector.ready and self.batcher is not None and self.error is None
+
+    @property
+    def accepting(self) -> bool:
+        """The server wants new traffic: the model is ready and no shutdown has begun (what the
+        readiness probe, ServerReady and grpc.health.v1 report)."""
+        return self.ready and not self.shutting_down
+
+    def begin_shutdown(self) -> None:
+        if not self.shutting_down:
+            self.shutting_down = True
+            self.readiness_changed()
 
     def check_model(self, name: str, version: str | None = None) -> None:
         """version: None or "" for the latest, which is the only one."""
@@ -63,13 +78,20 @@ class ServerState:
 
     def readiness_changed(self) -> None:
         for listener in self.readiness_listeners:
-            listener(self.ready)
+            listener(self.accepting)
 
     def check_ready(self) -> None:
         if self.error:
             raise NotReady(f"model {self.config.model_name!r} failed to load: {self.error}")
         if not self.ready:
             raise NotReady(f"model {self.config.model_name!r} is loading; retry shortly")
+
+    def check_accepting(self) -> None:
+        """The readiness probe's answer: 503 from the start of a shutdown, though requests are
+        still served until the listeners close."""
+        if self.shutting_down:
+            raise NotReady("the server is shutting down: requests in flight finish, new ones go elsewhere")
+        self.check_ready()
 
     async def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
         self.check_ready()

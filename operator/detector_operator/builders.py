@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from detector_operator import models
+from detector_operator import availability, models
 from detector_operator.placement import GPU_RESOURCE, Placement, container_resources, gpu_placement
 from detector_operator.settings import Settings
 
@@ -17,6 +17,7 @@ SERVER_PORT = 8080
 GRPC_PORT = 9000
 # Port names: the container declares them, the Service targets them, the probes use "http".
 HTTP_PORT_NAME = "http"
+READINESS_PATH = "/v2/health/ready"
 GRPC_PORT_NAME = "grpc"
 RUN_AS = 65532
 MODEL_DIR = "/models/model"
@@ -150,6 +151,7 @@ def server_env(owner: Owner, spec: models.ObjectDetectorSpec) -> list[dict[str, 
             "DETECTOR_BODY_TIMEOUT_SECONDS": server.body_timeout_seconds,
             "DETECTOR_MAX_CONNECTIONS": server.max_connections,
             "DETECTOR_GRPC_DEADLINE_SECONDS": server.grpc_deadline_seconds,
+            **availability.drain_env(spec),
         }
     )
 
@@ -235,11 +237,10 @@ def server_container(
             {"name": HTTP_PORT_NAME, "containerPort": SERVER_PORT, "protocol": "TCP"},
             {"name": GRPC_PORT_NAME, "containerPort": GRPC_PORT, "protocol": "TCP"},
         ],
-        # Loading TensorFlow and warming the model up takes a while: give it five minutes
-        # before liveness may restart the pod.
-        "startupProbe": probe("/v2/health/live", 5, 60),
+        # Loading TensorFlow and warming the model up may take minutes: liveness waits for it.
+        "startupProbe": availability.startup_probe(spec, READINESS_PATH, HTTP_PORT_NAME),
         "livenessProbe": probe("/v2/health/live", 10, 3),
-        "readinessProbe": probe("/v2/health/ready", 5, 3),
+        "readinessProbe": probe(READINESS_PATH, 5, 3),
         "resources": container_resources(spec, placement, storage_resources(spec)),
         "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -281,6 +282,8 @@ def deployment(owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings
             "fsGroup": RUN_AS,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        # The server's whole ending fits in it (availability.py): never cut short by SIGKILL.
+        "terminationGracePeriodSeconds": availability.termination_grace_seconds(spec),
         "initContainers": init_containers(spec, settings),
         "containers": [server_container(owner, spec, settings, placement)],
         "volumes": volumes(spec),
@@ -291,8 +294,12 @@ def deployment(owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings
         pod_spec["nodeSelector"] = placement.node_selector
     if placement.tolerations:
         pod_spec["tolerations"] = placement.tolerations
-    if placement.affinity:
-        pod_spec["affinity"] = placement.affinity
+    # Spread over nodes and zones (availability.py), the user's own rules merged in.
+    selector = selector_labels(owner.name)
+    pod_spec["topologySpreadConstraints"] = availability.topology_spread(selector, spec.topology_spread_constraints)
+    affinity = availability.zone_spread(selector, placement.affinity, spec.topology_spread_constraints)
+    if affinity:
+        pod_spec["affinity"] = affinity
     if not pod_spec["initContainers"]:
         del pod_spec["initContainers"]
     deployment_spec: dict[str, Any] = {
@@ -300,14 +307,11 @@ def deployment(owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings
         "revisionHistoryLimit": 3,
         "selector": {"matchLabels": selector_labels(owner.name)},
         "template": {"metadata": pod_metadata, "spec": pod_spec},
+        # A new spec that fails keeps the old pods serving (CPU) or all but one (GPU, which
+        # cannot surge on a full node): availability.py.
+        "strategy": availability.rollout_strategy(GPU_RESOURCE in placement.limits),
+        "progressDeadlineSeconds": availability.progress_deadline_seconds(spec),
     }
-    if GPU_RESOURCE in placement.limits:
-        # GPUs are scarce: a surge pod would wait for a GPU the old pod still holds, and on a full
-        # node the rollout would never finish. Replace one pod at a time instead.
-        deployment_spec["strategy"] = {
-            "type": "RollingUpdate",
-            "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
-        }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -331,5 +335,15 @@ def service(owner: Owner, spec: models.ObjectDetectorSpec) -> dict[str, Any]:
                  "appProtocol": "grpc"},
             ],
         },
+    }
+
+
+def pod_disruption_budget(owner: Owner, spec: models.ObjectDetectorSpec) -> dict[str, Any]:
+    """How many replicas node drains and other evictions may take at once (availability.py)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(owner),
+        "spec": availability.disruption_budget(spec, selector_labels(owner.name)),
     }
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from detector_operator import builders, models
 from detector_operator.settings import Settings
-from detector_operator.views import DeploymentView, PodView, ServiceView
+from detector_operator.views import DeploymentView, DisruptionBudgetView, PodView, ServiceView
 
 # builder(owner, spec, settings) -> the manifest, or None (optional kinds only: not wanted for
 # this spec, so an existing one is deleted).
@@ -128,6 +128,14 @@ DEPLOYMENT = Kind(
     why="the server pods' Deployment, watched into an index and kept in shape by server-side "
         "apply (patch; create for the first apply). Deletion is the garbage collector's job.",
 )
+DISRUPTION_BUDGET = Kind(
+    "PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", index="disruptionbudgets",
+    view=DisruptionBudgetView.of, build=lambda owner, spec, settings: builders.pod_disruption_budget(owner, spec),
+    drifted=generation_moved,
+    why="the pods' disruption budget (node drains evict one replica at a time), watched into an index "
+        "and kept in shape by server-side apply (patch; create for the first apply). Deletion is the "
+        "garbage collector's job.",
+)
 POD = Kind(
     "Pod", "", "v1", "pods", index="pods", view=PodView.of, many=True,
     why="read the server pods to tell ModelLoadFailed, Unschedulable and crash loops apart.",
@@ -135,7 +143,7 @@ POD = Kind(
 
 # In apply order (the children do not depend on each other; the order only makes logs and
 # tests predictable).
-KINDS: list[Kind] = [SERVICE, DEPLOYMENT, POD]
+KINDS: list[Kind] = [SERVICE, DEPLOYMENT, DISRUPTION_BUDGET, POD]
 
 
 def built() -> list[Kind]:

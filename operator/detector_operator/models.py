@@ -10,7 +10,7 @@ before a rule existed.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -129,7 +129,8 @@ class GpuSpec(_Model):
 class ServerSettings(_Model):
     """Inference server tuning. Omitted fields keep the server's defaults, which keep a CPU pod
     inside its 4Gi memory limit (docs/design.md has the arithmetic): raise the pixel limits
-    together with `resources.limits.memory`."""
+    together with `resources.limits.memory`. The startup timeout and the drain delay are the
+    pod's: their defaults are below."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -201,6 +202,27 @@ class ServerSettings(_Model):
     grpc_deadline_seconds: int | None = Field(
         None, ge=1, le=3600, description="Deadline of a gRPC call that sets none (default 60)."
     )
+    startup_timeout_seconds: int = Field(
+        600,
+        ge=10,
+        le=86_400,
+        description=(
+            "How long the server may take from its start to a loaded, warmed-up model (the "
+            "download before it is the init container's and not counted). Until then liveness is "
+            "not checked, so a slow load is never killed; past it the kubelet restarts the server."
+        ),
+    )
+    drain_delay_seconds: int = Field(
+        10,
+        ge=0,
+        le=300,
+        description=(
+            "On termination the server reports not ready at once but keeps serving new "
+            "connections this long, so Services, kube-proxy and load balancers stop routing to it "
+            "before it closes; then requests in flight get up to 20 s. The pod's "
+            "terminationGracePeriodSeconds is this + 20 + 5."
+        ),
+    )
 
 
 MIN_VOLUME_BYTES = 64 * 2**20
@@ -249,6 +271,30 @@ class ModelUriSource(_Model):
             "args, `kubectl get` or the status."
         ),
     )
+
+
+class DisruptionSettings(_Model):
+    """The detector's PodDisruptionBudget: how many replicas voluntary disruptions (node drains,
+    cluster autoscaler scale-downs, anything using the Eviction API) may take at once."""
+
+    max_unavailable: Quantity = Field(
+        1,
+        description=(
+            "Replicas (or a percentage such as '50%') that evictions may take down at once; "
+            "default 1. With a single replica, 1 lets a drain evict it (serving stops until its "
+            "replacement is ready) rather than hang; 0 blocks every eviction, so a drain waits "
+            "forever for someone to intervene."
+        ),
+    )
+
+    @field_validator("max_unavailable")
+    @classmethod
+    def _count_or_percent(cls, value: Quantity) -> Quantity:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"must not be negative, got {value}")
+        if isinstance(value, str) and not re.match(r"^(100|[1-9]?[0-9])%$", value):
+            raise ValueError(f"{value!r} is not a count or a percentage from 0% to 100%")
+        return value
 
 
 class ResourceOverrides(_Model):
@@ -373,6 +419,16 @@ class ObjectDetectorSpec(_Model):
         description="A core/v1 Affinity for the server pods (nodeAffinity, podAntiAffinity...).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
+    topology_spread_constraints: list[
+        Annotated[dict[str, Any], Field(description="A core/v1 TopologySpreadConstraint.")]
+    ] | None = Field(
+        None,
+        description=(
+            "core/v1 TopologySpreadConstraints for the server pods, merged with the default "
+            "(one replica per node, kubernetes.io/hostname, ScheduleAnyway): yours replace ours on "
+            "the same topologyKey; one without labelSelector selects this detector's pods."
+        ),
+    )
     image: str | None = Field(
         None, min_length=1, description="Server image override; defaults to the operator's setting."
     )
@@ -388,6 +444,10 @@ class ObjectDetectorSpec(_Model):
             "Port the Service listens on for gRPC (Open Inference Protocol, TF Serving's "
             "PredictionService, grpc.health.v1); status.grpcAddress names it."
         ),
+    )
+    disruption: DisruptionSettings | None = Field(
+        None,
+        description="The PodDisruptionBudget (maxUnavailable 1 unless set): what node drains may take at once.",
     )
     pod_annotations: dict[str, str] | None = Field(
         None,

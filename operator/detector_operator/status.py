@@ -27,6 +27,7 @@ SCALED_TO_ZERO = "ScaledToZero"
 AS_EXPECTED = "AsExpected"
 ROLLING_OUT = "RollingOut"
 ROLLOUT_COMPLETE = "RolloutComplete"
+ROLLOUT_BLOCKED = "RolloutBlocked"
 
 # Ready reasons that need a person (Degraded=True, a Warning Event); the rest are on the way or fine.
 FAILURES = frozenset({INVALID_SPEC, CLAIM_NOT_FOUND, UNSCHEDULABLE, MODEL_LOAD_FAILED, SERVER_CRASH_LOOPING})
@@ -74,6 +75,25 @@ def rollout_pending(deployment: DeploymentView | None, replicas: int) -> str | N
         return f"{deployment.replicas - deployment.updated_replicas} old replicas terminating"
     if deployment.available_replicas < deployment.updated_replicas:
         return f"{deployment.available_replicas}/{deployment.updated_replicas} updated replicas available"
+    return None
+
+
+def rollout_blocked(
+    deployment: DeploymentView | None, pending: str | None, problem: tuple[str, str] | None, ready_count: int
+) -> str | None:
+    """Why a new spec cannot roll out while pods of an earlier one keep serving; None otherwise.
+
+    The failing pod is the new one (the old ones are serving); without a failing pod, the
+    Deployment controller's ProgressDeadlineExceeded says the rollout has stalled. A detector
+    with nothing serving is not "blocked": its Ready reason already tells the failure.
+    """
+    if pending is None or ready_count == 0:
+        return None
+    if problem:
+        return f"the new spec does not roll out, earlier pods keep serving: {problem[1]}"
+    if deployment is not None and deployment.progress_deadline_exceeded:
+        return (f"the new spec does not roll out, earlier pods keep serving: no new pod became ready "
+                f"within the Deployment's progress deadline ({pending})")
     return None
 
 
@@ -126,25 +146,30 @@ def compute_status(
     selector: str,
     addresses: Mapping[str, str] | None,
     spec_error: str | None = None,
+    serving_note: str | None = None,
 ) -> dict[str, Any]:
     """The full `.status` of an ObjectDetector.
 
     addresses: where clients reach the Service (builders.service_addresses: url, grpcAddress).
     spec_error: why the spec cannot be served (schema, or the API server refused a child);
     it wins over everything the children show.
+    serving_note: what a serving detector's Ready message adds (availability.single_replica_note).
     """
     pods = list(pods)
     ready_count = deployment.ready_replicas if deployment else 0
     problem = (INVALID_SPEC, spec_error) if spec_error else failure(pods)
     pending = None if spec_error else rollout_pending(deployment, replicas)
+    blocked = rollout_blocked(deployment, pending, problem, ready_count)
 
     if spec_error:
         ready = condition(READY, False, INVALID_SPEC, spec_error, generation=generation)
     elif replicas == 0:
         ready = condition(READY, False, SCALED_TO_ZERO, "spec.replicas is 0", generation=generation)
     elif ready_count >= replicas:
+        serving = " (of an earlier spec: the new one is blocked, see Progressing)" if blocked else ""
+        serving += f"; {serving_note}" if serving_note else ""
         ready = condition(
-            READY, True, SERVING, f"{ready_count}/{replicas} replicas ready", generation=generation
+            READY, True, SERVING, f"{ready_count}/{replicas} replicas ready{serving}", generation=generation
         )
     elif problem:
         ready = condition(READY, False, problem[0], problem[1], generation=generation)
@@ -158,10 +183,14 @@ def compute_status(
 
     if problem:
         degraded = condition(DEGRADED, True, problem[0], problem[1], generation=generation)
+    elif blocked:
+        degraded = condition(DEGRADED, True, ROLLOUT_BLOCKED, blocked, generation=generation)
     else:
         degraded = condition(DEGRADED, False, AS_EXPECTED, "", generation=generation)
 
-    if pending and not spec_error:
+    if blocked:
+        progressing = condition(PROGRESSING, False, ROLLOUT_BLOCKED, blocked, generation=generation)
+    elif pending and not spec_error:
         progressing = condition(PROGRESSING, True, ROLLING_OUT, pending, generation=generation)
     else:
         progressing = condition(

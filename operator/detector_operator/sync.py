@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from detector_operator import builders, children, kube, models, status
+from detector_operator import availability, builders, children, kube, models, status
 from detector_operator.settings import Settings
 from detector_operator.views import Key, Observed
 from redaction import scrub
@@ -294,6 +294,7 @@ class Syncer:
             selector=builders.selector_string(od.name),
             addresses=builders.service_addresses(ctx.owner, spec, self.settings.cluster_domain) if spec else None,
             spec_error=ctx.spec_error,
+            serving_note=availability.single_replica_note(spec) if spec else None,
         )
         if all(current.get(k) == v for k, v in new.items()):
             return
@@ -305,6 +306,7 @@ class Syncer:
         await self.kube.patch_status(od.namespace, od.name, new)
         state.last_status, state.last_write = new, self.monotonic()
         self._ready_event(ctx, ready_reason(current), new)
+        self._blocked_event(ctx, current, new)
 
     def _ready_event(self, ctx: SyncContext, before: str | None, new: dict[str, Any]) -> None:
         after, state = ready_reason(new), ctx.state
@@ -316,6 +318,14 @@ class Syncer:
             return
         ready = next(c for c in new["conditions"] if c["type"] == status.READY)
         self._event(ctx, after, message=ready["message"] or after, warning=after in status.FAILURES)
+
+    def _blocked_event(self, ctx: SyncContext, before: dict[str, Any], new: dict[str, Any]) -> None:
+        """A blocked rollout leaves Ready as it was (the old pods serve), so no Ready Event tells of it."""
+        def progressing(current: dict[str, Any]) -> dict[str, Any]:
+            return next((c for c in current.get("conditions") or [] if c.get("type") == status.PROGRESSING), {})
+        after = progressing(new)
+        if after.get("reason") == status.ROLLOUT_BLOCKED != progressing(before).get("reason"):
+            self._event(ctx, status.ROLLOUT_BLOCKED, message=after["message"], warning=True)
 
     def _event(self, ctx: SyncContext, reason: str, *, message: str, warning: bool = False) -> None:
         # Events are best effort and never worth delaying a sync for.

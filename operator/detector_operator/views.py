@@ -66,10 +66,14 @@ class DeploymentView:
     updated_replicas: int
     ready_replicas: int
     available_replicas: int
+    # The Deployment controller's verdict: no new pod became available within
+    # progressDeadlineSeconds (condition Progressing=False, reason ProgressDeadlineExceeded).
+    progress_deadline_exceeded: bool = False
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> DeploymentView:
         status = body.get("status") or {}
+        progressing = next((c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), {})
         return cls(
             generation=body.get("metadata", {}).get("generation", 0),
             observed_generation=status.get("observedGeneration", 0),
@@ -77,7 +81,19 @@ class DeploymentView:
             updated_replicas=status.get("updatedReplicas", 0),
             ready_replicas=status.get("readyReplicas", 0),
             available_replicas=status.get("availableReplicas", 0),
+            progress_deadline_exceeded=progressing.get("reason") == "ProgressDeadlineExceeded",
         )
+
+
+@dataclass(frozen=True)
+class DisruptionBudgetView:
+    """A PodDisruptionBudget's spec generation: a write by someone else bumps it past ours."""
+
+    generation: int
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> DisruptionBudgetView:
+        return cls(generation=body.get("metadata", {}).get("generation", 0))
 
 
 @dataclass(frozen=True)

@@ -233,7 +233,8 @@ class PodmanPod:
 
     def remove(self) -> None:
         if self.created:
-            podman("pod", "rm", "--force", "--time", "5", self.name, check=False, timeout=120)
+            grace = self.pod.termination_grace_seconds
+            podman("pod", "rm", "--force", "--time", str(grace), self.name, check=False, timeout=120 + grace)
             self.created = False
 
     def __enter__(self) -> PodmanPod:

@@ -33,7 +33,7 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 # Fields that only the scheduler, the API server or the kubelet's bookkeeping act on: understood,
 # and nothing a runner of the containers has to do for them.
-_POD_PLACEMENT = {"nodeSelector", "tolerations", "affinity", "serviceAccountName"}
+_POD_PLACEMENT = {"nodeSelector", "tolerations", "affinity", "topologySpreadConstraints", "serviceAccountName"}
 _CONTAINER_ACCOUNTING = {"resources", "terminationMessagePolicy", "image"}
 _TEMPLATE_META = {"labels", "annotations"}
 
@@ -104,6 +104,8 @@ class PodPlan:
     containers: list[ContainerPlan]
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    # How long a stop waits for the containers to end before killing them, as the kubelet does.
+    termination_grace_seconds: int = 30
 
 
 def pod_template(spec: dict[str, Any], *, name: str = "sample", namespace: str = "test",
@@ -203,7 +205,8 @@ def plan(template: dict[str, Any]) -> PodPlan:
     meta, pod = template.get("metadata") or {}, template["spec"]
     _unknown("template.metadata", meta, _TEMPLATE_META)
     _unknown("spec", pod, {"automountServiceAccountToken", "enableServiceLinks", "securityContext",
-                           "initContainers", "containers", "volumes", *_POD_PLACEMENT})
+                           "initContainers", "containers", "volumes", "terminationGracePeriodSeconds",
+                           *_POD_PLACEMENT})
     # Runners mount no token and inject no service variables: only a pod that asks for neither fits.
     if pod.get("automountServiceAccountToken", True) or pod.get("enableServiceLinks", True):
         raise UnsupportedPodField("spec: a service-account token or service links would have to be provided")
@@ -224,6 +227,7 @@ def plan(template: dict[str, Any]) -> PodPlan:
         init_containers=[_container(security, c, f"initContainers[{c['name']}]") for c in pod.get("initContainers") or []],
         containers=[_container(security, c, f"containers[{c['name']}]") for c in pod["containers"]],
         labels=dict(meta.get("labels") or {}), annotations=dict(meta.get("annotations") or {}),
+        termination_grace_seconds=pod.get("terminationGracePeriodSeconds", 30),
     )
 
 
@@ -344,5 +348,6 @@ class LocalPod:
         return self
 
     def stop(self) -> dict[str, int | None]:
-        return {name: localprocs.stop(proc.pid) if proc.poll() is None else proc.returncode
+        grace = self.pod.termination_grace_seconds
+        return {name: localprocs.stop(proc.pid, grace=grace) if proc.poll() is None else proc.returncode
                 for name, proc in self.procs.items()}

@@ -44,6 +44,9 @@ def labels_found(pod: LocalPod, model: str) -> set[str]:
 
 
 def run_pod(spec: dict, workdir, **volumes) -> LocalPod:
+    # No traffic to move away when these pods stop: no drain delay (10 s each otherwise; the ending
+    # itself is test_server_graceful_shutdown.py's).
+    spec = {**spec, "server": {"drainDelaySeconds": 0}}
     pod = LocalPod(plan(pod_template(spec, name="cams")), workdir, volume_dirs=volumes)
     for init in pod.run_init():
         assert init.exit_code == 0, f"{init.name}: {init.output[-2000:]}"

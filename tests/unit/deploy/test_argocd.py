@@ -160,3 +160,13 @@ def test_a_rollout_of_a_new_spec_is_progressing_while_old_pods_serve():
                                              "message": "0/1 replicas updated"})
     health = evaluate(script, rolling)
     assert (health.status, health.message) == ("Progressing", "Rolling out: 0/1 replicas updated")
+
+
+def test_a_blocked_rollout_is_degraded_in_argo_cd_while_the_old_pods_serve():
+    script = (CUSTOMIZATION / "health.lua").read_text()
+    message = "the new spec does not roll out, earlier pods keep serving: pod x: model download failed"
+    blocked = _captured_healthy(
+        Progressing={"status": "False", "reason": "RolloutBlocked", "message": message},
+        Degraded={"status": "True", "reason": "ModelLoadFailed", "message": "pod x: model download failed"})
+    health = evaluate(script, blocked)
+    assert (health.status, health.message) == ("Degraded", "pod x: model download failed")

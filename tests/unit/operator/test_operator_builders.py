@@ -1,8 +1,10 @@
 """Desired children: names, labels, owner, placement, security, and what rolls the Deployment."""
 from __future__ import annotations
 
+import pytest
+
 from detector_operator import builders, children
-from detector_operator.models import parse_spec
+from detector_operator.models import InvalidSpec, parse_spec
 from detector_operator.settings import Settings
 
 OWNER = builders.Owner(name="street-cams", namespace="vision", uid="uid-1")
@@ -60,10 +62,17 @@ def test_gpu_detector_gets_gpu_limit_selector_and_toleration():
     assert p["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
-def test_gpu_detector_rolls_one_pod_at_a_time_and_cpu_keeps_the_default_surge():
+def test_gpu_detector_rolls_one_pod_at_a_time_and_cpu_surges_one_without_taking_any_down():
     assert deployment(hardware="gpu")["spec"]["strategy"] == {
         "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
-    assert "strategy" not in deployment(hardware="cpu")["spec"]
+    # At 4 replicas and more the Deployment's default (25 %) would take one old pod down at once.
+    assert deployment(hardware="cpu", replicas=4)["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+
+
+def test_a_stalled_rollout_is_reported_after_the_startup_timeout_and_a_download_allowance():
+    assert deployment()["spec"]["progressDeadlineSeconds"] == 600 + 600
+    assert deployment(server={"startupTimeoutSeconds": 1800})["spec"]["progressDeadlineSeconds"] == 1800 + 600
 
 
 def test_gpu_without_product_runs_on_any_gpu_node_with_one_gpu():
@@ -74,11 +83,18 @@ def test_gpu_without_product_runs_on_any_gpu_node_with_one_gpu():
 
 def test_user_placement_is_merged_not_replaced():
     user_tol = {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
-    affinity = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+    node_affinity = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["ml"]}]}]}}
+    user_term = {"weight": 10, "podAffinityTerm": {"topologyKey": "rack", "labelSelector": {}}}
+    affinity = {"nodeAffinity": node_affinity,
+                "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [user_term]}}
     p = pod(hardware="gpu", nodeSelector={"zone": "a"}, tolerations=[user_tol], affinity=affinity)
     assert p["nodeSelector"] == {"zone": "a", "nvidia.com/gpu.present": "true"}
     assert p["tolerations"][0] == user_tol and len(p["tolerations"]) == 2
-    assert p["affinity"] == affinity
+    assert p["affinity"]["nodeAffinity"] == node_affinity
+    terms = p["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert terms[0] == user_term and [t["podAffinityTerm"]["topologyKey"] for t in terms] == [
+        "rack", "topology.kubernetes.io/zone"]
 
 
 def test_resource_overrides_merge_over_defaults_but_cannot_drop_the_gpu_limit():
@@ -219,3 +235,96 @@ def test_model_uri_from_a_secret_reaches_only_the_downloader_env_never_args():
     assert {"name": "DETECTOR_MODEL_URI", "valueFrom": {"secretKeyRef": {"name": "signed-url", "key": "url"}}} \
         in init["env"]
     assert all("valueFrom" not in e for e in p["containers"][0]["env"])  # the server never sees it
+
+
+def test_the_pod_grace_period_covers_the_servers_drain_delay_and_drain_time():
+    p = pod()
+    e = env(p["containers"][0])
+    assert (e["DETECTOR_DRAIN_DELAY_SECONDS"], e["DETECTOR_DRAIN_SECONDS"]) == ("10", "20")
+    assert p["terminationGracePeriodSeconds"] == 10 + 20 + 5
+    slow_balancer = pod(server={"drainDelaySeconds": 45})
+    assert env(slow_balancer["containers"][0])["DETECTOR_DRAIN_DELAY_SECONDS"] == "45"
+    assert slow_balancer["terminationGracePeriodSeconds"] == 45 + 20 + 5
+    # The delay runs in the server, which flips its readiness at SIGTERM: no preStop hook.
+    assert "lifecycle" not in p["containers"][0]
+
+
+def test_liveness_waits_until_the_model_is_loaded_for_up_to_the_startup_timeout():
+    startup = server()["startupProbe"]
+    assert startup["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 600
+    big_model = server(server={"startupTimeoutSeconds": 1805})["startupProbe"]
+    assert big_model["periodSeconds"] * big_model["failureThreshold"] >= 1805
+    assert big_model["periodSeconds"] * (big_model["failureThreshold"] - 1) < 1805
+
+
+OUR_PODS = {"matchLabels": {"app.kubernetes.io/name": "object-detector", "vision.mlops.dev/detector": "street-cams"}}
+
+
+def test_replicas_spread_over_nodes_and_zones_by_default_as_preferences():
+    p = pod(replicas=3)
+    assert p["topologySpreadConstraints"] == [{
+        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": OUR_PODS, "matchLabelKeys": ["pod-template-hash"]}]
+    # Zones through a soft anti-affinity: a spread constraint on a key the nodes lack would make the
+    # scheduler skip those nodes for the hostname spread too.
+    assert p["affinity"] == {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+        "weight": 100, "podAffinityTerm": {"labelSelector": OUR_PODS, "matchLabelKeys": ["pod-template-hash"],
+                                           "topologyKey": "topology.kubernetes.io/zone"}}]}}
+
+
+def test_a_users_spread_constraint_wins_on_its_topology_key_and_the_rest_stays():
+    mine = {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"team": "vision"}}}
+    rack = {"maxSkew": 1, "topologyKey": "rack", "whenUnsatisfiable": "ScheduleAnyway"}
+    p = pod(topologySpreadConstraints=[mine, rack])
+    assert p["topologySpreadConstraints"] == [mine, {**rack, "labelSelector": OUR_PODS}]
+    zone = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}
+    p = pod(topologySpreadConstraints=[zone])
+    assert [c["topologyKey"] for c in p["topologySpreadConstraints"]] == [
+        "kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+    assert "affinity" not in p, "the user's zone constraint replaces our zone preference"
+
+
+def test_a_users_zone_anti_affinity_replaces_ours():
+    required = {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": OUR_PODS}
+    affinity = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [required]}}
+    assert pod(affinity=affinity)["affinity"] == affinity
+
+
+def budget(**spec):
+    return builders.pod_disruption_budget(OWNER, parse_spec({"modelUri": "gs://b/m", **spec}))
+
+
+def test_the_disruption_budget_lets_evictions_take_one_replica_at_a_time():
+    pdb = budget(replicas=3)
+    assert (pdb["apiVersion"], pdb["kind"]) == ("policy/v1", "PodDisruptionBudget")
+    assert pdb["metadata"]["name"] == "street-cams-detector" and pdb["metadata"]["ownerReferences"]
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": OUR_PODS, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+    assert pdb["spec"]["selector"] == deployment()["spec"]["selector"]
+
+
+def test_a_single_replica_budget_lets_a_drain_evict_it_rather_than_hang():
+    assert budget(replicas=1)["spec"]["maxUnavailable"] == 1
+    assert budget(replicas=0)["spec"]["maxUnavailable"] == 1
+
+
+def test_the_disruption_budget_is_overridable_in_the_spec():
+    assert budget(replicas=10, disruption={"maxUnavailable": "30%"})["spec"]["maxUnavailable"] == "30%"
+    assert budget(replicas=2, disruption={"maxUnavailable": 0})["spec"]["maxUnavailable"] == 0
+
+
+@pytest.mark.parametrize("value", [-1, "101%", "half", "1.5%"])
+def test_a_malformed_disruption_budget_is_an_invalid_spec(value):
+    with pytest.raises(InvalidSpec, match="spec.disruption.maxUnavailable"):
+        parse_spec({"modelUri": "gs://b/m", "disruption": {"maxUnavailable": value}})
+
+
+def test_only_a_single_replica_whose_budget_allows_its_eviction_gets_the_drain_note():
+    from detector_operator.availability import single_replica_note
+
+    def note(**spec):
+        return single_replica_note(parse_spec({"modelUri": "gs://b/m", **spec}))
+    assert "node drain stops serving" in note(replicas=1)
+    assert note(replicas=2) is None and note(replicas=0) is None
+    assert note(replicas=1, disruption={"maxUnavailable": 0}) is None

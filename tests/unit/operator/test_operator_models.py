@@ -27,7 +27,8 @@ def test_camel_case_fields_round_trip():
     }
     spec = parse_spec(raw)
     assert spec.gpu.count == 2 and spec.server.max_batch_size == 4
-    assert spec.wire()["server"] == {"maxBatchSize": 4, "scoreThreshold": 0.5}
+    assert spec.wire()["server"] == {"maxBatchSize": 4, "scoreThreshold": 0.5,  # and the pod-level defaults:
+                                     "startupTimeoutSeconds": 600, "drainDelaySeconds": 10}
 
 
 @pytest.mark.parametrize("uri", ["ftp://x/y", "x/y", "gs:/b", "pvc://Bad_Claim/x"])

@@ -13,11 +13,11 @@ def dep(replicas=1, ready=1, updated=None, available=None, generation=1, observe
     return DeploymentView(generation, observed, replicas, updated, ready, available)
 
 
-def status(*, replicas=1, deployment=None, pods=(), previous=(), now=T0, spec_error=None):
+def status(*, replicas=1, deployment=None, pods=(), previous=(), now=T0, spec_error=None, serving_note=None):
     return compute_status(
         generation=3, replicas=replicas, deployment=deployment, pods=pods,
         previous_conditions=previous, now=now, selector="a=b",
-        addresses={"url": "http://x", "grpcAddress": "x:9000"}, spec_error=spec_error,
+        addresses={"url": "http://x", "grpcAddress": "x:9000"}, spec_error=spec_error, serving_note=serving_note,
     )
 
 
@@ -185,3 +185,67 @@ def test_a_termination_message_with_credentials_reaches_neither_status_nor_event
 def test_a_spec_error_quoting_a_signed_url_is_masked():
     st = status(spec_error="the API server rejected Deployment x: env: https://h/m?sig=5ec7e75167a7 invalid")
     assert "5ec7e75167a7" not in cond(st, "Ready")["message"] and "https://h/m" in cond(st, "Ready")["message"]
+
+
+def failing_new_pod(message="model download failed: 403 Forbidden"):
+    return PodView.of(pod_body("new-1", init=[crashed("fetch-model", message)]))
+
+
+def serving_old_pods(n=3):
+    return [PodView.of(pod_body(f"old-{i}", phase_conditions=[{"type": "Ready", "status": "True"}]))
+            for i in range(n)]
+
+
+def test_a_new_spec_whose_model_fails_is_blocked_while_the_old_pods_keep_serving():
+    # maxSurge 1 / maxUnavailable 0: three old pods ready, one new pod failing in its init container.
+    rolling = dep(replicas=4, ready=3, updated=1, available=3)
+    st = status(replicas=3, deployment=rolling, pods=[*serving_old_pods(), failing_new_pod()])
+    ready, progressing, degraded = cond(st, "Ready"), cond(st, "Progressing"), cond(st, "Degraded")
+    assert (ready["status"], ready["reason"]) == ("True", "Serving")
+    assert ready["message"].startswith("3/3 replicas ready (of an earlier spec")
+    assert (progressing["status"], progressing["reason"]) == ("False", "RolloutBlocked")
+    assert "earlier pods keep serving" in progressing["message"] and "403 Forbidden" in progressing["message"]
+    assert (degraded["status"], degraded["reason"]) == ("True", "ModelLoadFailed")
+
+
+def test_a_rollout_past_its_progress_deadline_without_a_failing_pod_is_blocked_and_degraded():
+    stalled = DeploymentView(2, 2, 4, 1, 3, 3, progress_deadline_exceeded=True)
+    unready = PodView.of(pod_body("new-1", phase_conditions=[{"type": "Ready", "status": "False"}]))
+    st = status(replicas=3, deployment=stalled, pods=[*serving_old_pods(), unready])
+    assert (cond(st, "Ready")["status"], cond(st, "Progressing")["reason"]) == ("True", "RolloutBlocked")
+    assert "progress deadline" in cond(st, "Progressing")["message"]
+    # Argo CD's health check reads Degraded first: a stalled rollout is not Healthy.
+    assert (cond(st, "Degraded")["status"], cond(st, "Degraded")["reason"]) == ("True", "RolloutBlocked")
+
+
+def test_a_rollout_that_merely_takes_time_is_rolling_out_not_blocked():
+    loading = PodView.of(pod_body("new-1", phase_conditions=[{"type": "Ready", "status": "False"}]))
+    st = status(replicas=3, deployment=dep(replicas=4, ready=3, updated=1, available=3),
+                pods=[*serving_old_pods(), loading])
+    assert (cond(st, "Progressing")["status"], cond(st, "Progressing")["reason"]) == ("True", "RollingOut")
+    assert cond(st, "Degraded")["status"] == "False" and "earlier spec" not in cond(st, "Ready")["message"]
+
+
+def test_fixing_the_spec_completes_the_rollout_and_clears_the_block():
+    blocked = status(replicas=3, deployment=dep(replicas=4, ready=3, updated=1, available=3),
+                     pods=[*serving_old_pods(), failing_new_pod()])
+    fixed = status(replicas=3, deployment=dep(replicas=3, ready=3), pods=serving_old_pods(),
+                   previous=blocked["conditions"], now=T1)
+    assert (cond(fixed, "Progressing")["status"], cond(fixed, "Progressing")["reason"]) == ("False", "RolloutComplete")
+    assert (cond(fixed, "Degraded")["status"], cond(fixed, "Degraded")["reason"]) == ("False", "AsExpected")
+    assert cond(fixed, "Ready")["message"] == "3/3 replicas ready"
+    assert cond(fixed, "Ready")["lastTransitionTime"] == T0  # Ready never flipped
+
+
+def test_a_failing_detector_with_nothing_serving_is_not_called_blocked():
+    # A new detector, or a single-replica GPU detector whose one old pod the rollout took down.
+    st = status(replicas=1, deployment=dep(replicas=1, ready=0, updated=1, available=0), pods=[failing_new_pod()])
+    assert (cond(st, "Ready")["status"], cond(st, "Ready")["reason"]) == ("False", "ModelLoadFailed")
+    assert cond(st, "Progressing")["reason"] == "RollingOut"
+
+
+def test_a_serving_note_is_added_to_the_ready_message_only_while_serving():
+    note = "a single replica: a node drain stops serving until its replacement is ready (2 or more keep serving)"
+    serving = status(deployment=dep(), serving_note=note)
+    assert cond(serving, "Ready")["message"] == f"1/1 replicas ready; {note}"
+    assert note not in cond(status(deployment=dep(ready=0), serving_note=note), "Ready")["message"]

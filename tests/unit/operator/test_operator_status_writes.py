@@ -55,11 +55,12 @@ def h():
 
 async def test_after_creating_the_children_the_status_waits_for_the_clusters_answer(h):
     await h.sync()
-    assert h.writes() == [("apply", "Service"), ("apply", "Deployment"), ("event", "Created")]
+    assert h.writes() == [("apply", "Service"), ("apply", "Deployment"), ("apply", "PodDisruptionBudget"),
+                          ("event", "Created")]
     assert h.later == [(KEY, sync.SETTLE_SECONDS)]
     h.world.children_appear()  # by then the pod is ready (kwok, a small model)
     await h.sync()
-    assert h.writes()[3:] == [("status", "Serving")]  # one status write, no second Event
+    assert h.writes()[4:] == [("status", "Serving")]  # one status write, no second Event
 
 
 async def test_progress_details_wait_but_a_reason_change_is_written_at_once(h):
@@ -115,3 +116,20 @@ async def test_a_spec_change_is_announced_once_and_its_rollout_quietly_followed(
     await h.sync()
     assert [c for c in h.writes() if c[0] == "event"] == [("event", "Updated")]
     assert [c for c in h.writes() if c[0] == "status"][-1] == ("status", "Serving")
+
+
+async def test_a_blocked_rollout_gets_one_warning_event_though_ready_stays_serving(h):
+    await h.sync()
+    h.world.children_appear()
+    await h.sync()
+    h.world.detector = Detector("ns", "cams", "u1", 2, {"modelUri": "gs://b/broken"}, {})
+    h.client.generation = 2
+    await h.sync()
+    h.client.calls.clear()
+    # One new pod fails in its init container; the old one keeps serving.
+    h.world.deployment = DeploymentView(2, 2, 2, 1, 1, 1)
+    h.pods = [PodView("old", ready=True), PodView("new", ready=False, init_failure="403 Forbidden")]
+    await h.sync()
+    await h.sync()
+    assert [c for c in h.writes() if c[0] == "event"] == [("event", "RolloutBlocked")]
+    assert [c for c in h.writes() if c[0] == "status"] == [("status", "Serving")]

@@ -9,7 +9,7 @@ import pytest
 from detector_operator import kube
 from detector_operator.settings import Settings
 from detector_operator.sync import Syncer
-from detector_operator.views import DeploymentView, Detector, Observed, ServiceView
+from detector_operator.views import DeploymentView, Detector, DisruptionBudgetView, Observed, ServiceView
 from detector_operator.workqueue import WorkQueue
 
 KEY = ("ns", "cams")
@@ -57,13 +57,16 @@ class World:
         self.detector = Detector("ns", "cams", "u1", 1, {"modelUri": "gs://b/m"}, {})
         self.deployment: DeploymentView | None = None
         self.service: ServiceView | None = None
+        self.budget: DisruptionBudgetView | None = None
 
     def lookup(self, key):
         return Observed(self.detector if key == KEY else None,
-                        {"Deployment": self.deployment, "Service": self.service, "Pod": ()})
+                        {"Deployment": self.deployment, "Service": self.service,
+                         "PodDisruptionBudget": self.budget, "Pod": ()})
 
     def children_appear(self, generation=1):
         self.deployment = DeploymentView(generation, generation, 1, 1, 1, 1)
+        self.budget = DisruptionBudgetView(generation)
         self.service = ServiceView("ClusterIP", (("app.kubernetes.io/name", "object-detector"),
                                                  ("vision.mlops.dev/detector", "cams")),
                                    (("http", 8080, "http", "TCP"), ("grpc", 9000, "grpc", "TCP")))
@@ -98,7 +101,8 @@ async def test_first_sync_creates_children_records_an_event_and_writes_status(se
     world, client, rec = setup
     await rec.request(KEY)
     # The Created Event already tells of the rollout: no second Event for "Deploying".
-    assert client.writes() == [("apply", "Service"), ("apply", "Deployment"), ("status", "Deploying"),
+    assert client.writes() == [("apply", "Service"), ("apply", "Deployment"), ("apply", "PodDisruptionBudget"),
+                               ("status", "Deploying"),
                                ("event", "Created")]
 
 
