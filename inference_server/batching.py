@@ -59,7 +59,7 @@ class MicroBatcher:
 
     @property
     def queued(self) -> int:
-        """Images waiting for a model call (the metrics and tests read it)."""
+        """Images waiting for a model call (the tests read it; no metric exports it)."""
         return sum(q.size for q in self._queues.values())
 
     @property

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ..errors import BadInput
-from ..signature import INPUT, SIGNATURE
+from ..signature import INPUT, MODEL_VERSION, SIGNATURE
 from .jsonbody import fast_or_exact, load_object, validate
 from ..limits import Limits
 from .tensors import DEFAULT_LIMITS, check_image_batch, to_image_batch
@@ -33,7 +33,7 @@ class ModelStatus(BaseModel):
 def model_status(ready: bool, error: str | None) -> ModelStatus:
     state = "AVAILABLE" if ready else ("END" if error else "LOADING")
     status = {"error_code": "UNKNOWN" if error else "OK", "error_message": error or ""}
-    return ModelStatus(model_version_status=[VersionStatus(version="1", state=state, status=status)])
+    return ModelStatus(model_version_status=[VersionStatus(version=MODEL_VERSION, state=state, status=status)])
 
 
 def read_predict(body: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, Literal["row", "columnar"]]:

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 
 from .. import signature
 from ..errors import BadInput
-from . import datatypes
 from .jsonbody import fast_or_exact, load_object, validate
 from ..limits import Limits
 from .tensors import DEFAULT_LIMITS, TensorIn, decode_image_input
@@ -65,6 +64,8 @@ class InferRequest(BaseModel):
     parameters: dict[str, Any] | None = None
 
 
+# InferOutput and InferResponse document /infer's JSON answer in the OpenAPI schema (routes.py);
+# v2_binary.encode_infer writes it, JSON or framed with binary outputs.
 class InferOutput(BaseModel):
     name: str
     shape: list[int]
@@ -75,7 +76,7 @@ class InferOutput(BaseModel):
 
 class InferResponse(BaseModel):
     model_name: str
-    model_version: str = "1"
+    model_version: str = signature.MODEL_VERSION
     id: str | None = None
     outputs: list[InferOutput]
 
@@ -139,13 +140,3 @@ def check_output_names(names: list[str]) -> None:
 def wanted_outputs(request: InferRequest, outputs: dict[str, np.ndarray]) -> list[str]:
     return [o.name for o in request.outputs] if request.outputs else list(outputs)
 
-
-def encode_infer(model: str, request: InferRequest, outputs: dict[str, np.ndarray]) -> InferResponse:
-    return InferResponse(
-        model_name=model, id=request.id,
-        outputs=[
-            InferOutput(name=n, shape=list(outputs[n].shape), datatype=datatypes.name_of(outputs[n]),
-                        data=outputs[n].reshape(-1).tolist())
-            for n in wanted_outputs(request, outputs)
-        ],
-    )
