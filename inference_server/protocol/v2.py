@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from .. import signature
 from ..errors import BadInput
-from .jsonbody import fast_or_exact, load_object, validate
 from ..limits import Limits
+from .jsonbody import fast_or_exact, load_object, validate
 from .tensors import DEFAULT_LIMITS, TensorIn, decode_image_input
 
 SERVER_NAME = "detector-server"
@@ -103,14 +103,15 @@ def parse_infer(body: bytes, *, fast: bool = False) -> InferRequest:
     (with fast, a big one is an ndarray already)."""
     data = load_object(body, fast=fast)
     pixels: list[list[Any] | None] = []
-    for tensor in data.get("inputs") if isinstance(data.get("inputs"), list) else []:
+    inputs = data.get("inputs")
+    for tensor in inputs if isinstance(inputs, list) else []:
         if isinstance(tensor, dict) and isinstance(tensor.get("data"), list | np.ndarray):
             pixels.append(tensor["data"])
             tensor["data"] = []  # validated as a list; its numbers are numpy's job
         else:
             pixels.append(None)  # pydantic reports what is wrong with this one
     request = validate(InferRequest, data)
-    for tensor, values in zip(request.inputs, pixels):
+    for tensor, values in zip(request.inputs, pixels, strict=True):  # one entry per input, by construction
         if values is not None:
             tensor.data = values
     return request
@@ -122,7 +123,8 @@ def decode_infer(request: InferRequest, raw: list[memoryview | None] | None = No
     check_outputs(request)
     raw = raw or [None] * len(request.inputs)
     return decode_image_input([
-        TensorIn(t.name, t.datatype, t.shape, values=t.data, raw=data) for t, data in zip(request.inputs, raw)
+        TensorIn(t.name, t.datatype, t.shape, values=t.data, raw=data)
+        for t, data in zip(request.inputs, raw, strict=True)  # raw: one slice per input (v2_binary)
     ], limits)
 
 
