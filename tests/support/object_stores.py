@@ -22,6 +22,7 @@ class GatedFileServer:
 
     def __init__(self, root: Path, gated: set[str] | None = None, forbidden: set[str] | None = None,
                  cut_short: set[str] | None = None) -> None:
+        self.root = root
         self.gate = threading.Event()
         if not gated:
             self.gate.set()
