@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 
 import uvicorn
@@ -23,7 +24,7 @@ class Server(uvicorn.Server):
         super().__init__(config)
         self.state = state
 
-    async def shutdown(self, sockets=None) -> None:
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.state.grpc is not None:
             self.state.grpc.begin_stop()
         await super().shutdown(sockets)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from . import limits
 
@@ -84,7 +85,7 @@ def _positive(text: str) -> float:
 
 
 # flag, environment variable, type, help ("(default: ...)" is added from ServerConfig)
-_OPTIONS: list[tuple[str, str, type | object, str]] = [
+_OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--model-uri", "DETECTOR_MODEL_URI", str, "gs://, s3://, http(s):// archive, file:// or a local directory"),
     ("--model-name", "DETECTOR_MODEL_NAME", str, "name used in the URLs"),
     ("--label-map", "DETECTOR_LABEL_MAP_URI", str, "label_map.pbtxt or JSON {\"1\": \"person\"} (none: COCO)"),
