@@ -90,8 +90,10 @@ test-tools: ## what only the tests need: actionlint (Go module proxy) and Debian
 test-unit: venv ## the unit tests alone (seconds, no cluster)
 	@$(PY) -m pytest -ra tests/unit $(PYTEST_ARGS)
 
-lint: venv ## import layers (import-linter); the same contracts run as a unit test
+lint: venv ## import layers (import-linter), ruff and mypy (rules in pyproject.toml); unit tests run the same
 	@$(VENV)/bin/lint-imports
+	@$(VENV)/bin/ruff check
+	@$(PY) -m mypy
 
 protos: ## regenerate the Open Inference Protocol's gRPC code (inference_server/protocol/oip/)
 	@bash hack/gen-protos.sh

@@ -22,8 +22,7 @@ from pathlib import Path
 import localprocs
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(localprocs.REPO))  # tests.support, which is not an installed package
 
 from tests.support.gitops import (APPS, DETECTORS_APP, DETECTORS_DIR, GitOps,  # noqa: E402
                                   running_tree)

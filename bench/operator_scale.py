@@ -44,20 +44,21 @@ from typing import Any
 
 import aiohttp
 import localprocs
-from localcluster import Cluster, kubectl_path
+from localcluster import Cluster
+from localprocs import REPO
 
 from detector_operator import builders, kube, models
 from detector_operator.children import desired_objects
 from detector_operator.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
 BENCH_UA = "operator-bench/1"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 PODS_PER_NODE = 500
 
 
 def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([kubectl_path(), *args], input=input, text=True, capture_output=True, check=check)
+    # No deadline of localprocs' default: a namespace of 1000 detectors takes minutes to delete.
+    return localprocs.kubectl(*args, input=input, check=check, timeout=1800)
 
 
 def detector(name: str, replicas: int) -> dict[str, Any]:

@@ -36,9 +36,9 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from localprocs import free_port
+from localprocs import REPO, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 BENCH = ROOT / "bench"
 PY = ROOT / ".venv" / "bin" / "python"
 KSERVE_VENV = ROOT / ".venv-kserve"

@@ -19,9 +19,10 @@ if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import grpc_tools" 
   "$venv/bin/pip" install --quiet "grpcio-tools==$GRPCIO_TOOLS_VERSION"
 fi
 out=inference_server/protocol/oip
-"$venv/bin/python" -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. "$out/open_inference_grpc.proto"
+# --pyi_out: type stubs for the messages, so mypy checks the code that builds and reads them.
+"$venv/bin/python" -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. "$out/open_inference_grpc.proto"
 sed -i 's/_descriptor_pool\.Default()\.AddSerializedFile/_descriptor_pool.DescriptorPool().AddSerializedFile/' \
   "$out/open_inference_grpc_pb2.py"
 grep -q 'DescriptorPool().AddSerializedFile' "$out/open_inference_grpc_pb2.py" \
   || { echo "gen-protos: the private-pool rewrite did not apply (protoc output changed?)" >&2; exit 1; }
-echo "==> regenerated $out/open_inference_grpc_pb2.py and open_inference_grpc_pb2_grpc.py"
+echo "==> regenerated $out/open_inference_grpc_pb2.py, its .pyi and open_inference_grpc_pb2_grpc.py"

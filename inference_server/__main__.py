@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import sys
 from types import FrameType
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         app, host=config.host, port=config.port, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS,
         http=guarded_protocol(config.header_timeout_seconds, config.body_timeout_seconds),
         limit_concurrency=config.max_connections,
-        timeout_graceful_shutdown=config.drain_seconds,  # the same bound gRPC's calls get
+        timeout_graceful_shutdown=math.ceil(config.drain_seconds),  # the same bound gRPC's calls get
     ), app.state.server)
     # A model that cannot load ends the process through uvicorn's own orderly shutdown.
     app.state.server.on_fatal = lambda: setattr(server, "should_exit", True)

@@ -6,6 +6,7 @@ import asyncio
 import html
 import importlib
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
 _PLACEHOLDER = (
     "<!doctype html><title>{{MODEL_NAME}}</title><h1>{{MODEL_NAME}}</h1>"
-    "<p>POST an image to <code>/v1/models/{{MODEL_NAME}}:detect</code>. API: <a href='/openapi.json'>/openapi.json</a></p>"
+    "<p>POST an image to <code>/v1/models/{{MODEL_NAME}}:detect</code>. "
+    "API: <a href='/openapi.json'>/openapi.json</a></p>"
 )
 
 
@@ -42,7 +44,7 @@ def create_app(config: ServerConfig, detector: Detector | None = None) -> FastAP
     state = ServerState(config=config, detector=detector or Detector(), metrics=Metrics())
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.batcher = MicroBatcher(
             state.detector.predict, config.max_batch_size, config.batch_timeout_ms, state.metrics.observe_batch
         )

@@ -59,7 +59,7 @@ class MicroBatcher:
 
     @property
     def queued(self) -> int:
-        """Images waiting for a model call (the metrics and tests read it)."""
+        """Images waiting for a model call (the tests read it; no metric exports it)."""
         return sum(q.size for q in self._queues.values())
 
     @property
@@ -109,7 +109,7 @@ class MicroBatcher:
         started = loop.time()
         try:
             outputs = await loop.run_in_executor(self._executor, self._predict, batch)
-        except Exception as exc:  # every caller in the batch learns why
+        except Exception as exc:  # noqa: BLE001 (not swallowed: every caller in the batch gets it)
             for p in items:
                 if not p.future.done():
                     p.future.set_exception(exc)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from . import limits
 
@@ -90,7 +91,7 @@ def _positive(text: str) -> float:
 
 
 # flag, environment variable, type, help ("(default: ...)" is added from ServerConfig)
-_OPTIONS: list[tuple[str, str, type | object, str]] = [
+_OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--model-uri", "DETECTOR_MODEL_URI", str, "gs://, s3://, http(s):// archive, file:// or a local directory"),
     ("--model-name", "DETECTOR_MODEL_NAME", str, "name used in the URLs"),
     ("--label-map", "DETECTOR_LABEL_MAP_URI", str, "label_map.pbtxt or JSON {\"1\": \"person\"} (none: COCO)"),
@@ -121,8 +122,8 @@ _OPTIONS: list[tuple[str, str, type | object, str]] = [
     ("--grpc-deadline-seconds", "DETECTOR_GRPC_DEADLINE_SECONDS", _positive,
      "deadline of a gRPC call that sets none (DEADLINE_EXCEEDED after it)"),
     ("--drain-delay-seconds", "DETECTOR_DRAIN_DELAY_SECONDS", _non_negative,
-     "after SIGTERM, report not ready but keep serving new connections this long, so load balancers "
-     "stop routing here first"),
+     ("after SIGTERM, report not ready but keep serving new connections this long, so load balancers "
+     "stop routing here first")),
     ("--drain-seconds", "DETECTOR_DRAIN_SECONDS", _non_negative,
      "then the longest wait for HTTP requests and gRPC calls in flight"),
 ]

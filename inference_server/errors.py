@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -79,7 +80,7 @@ def grpc_code(error: BaseException) -> str:
     return _codes(error)[1]
 
 
-def describe_validation(errors: list[Any]) -> str:
+def describe_validation(errors: Sequence[Any]) -> str:
     """Pydantic/FastAPI validation errors -> one line: `where: what` for the first five."""
     return "; ".join(
         f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5]

@@ -15,7 +15,7 @@ DOWNLOADED = "label_map"
 # What the server looks for beside the model: the downloaded map, then one shipped with the model.
 BESIDE_MODEL = (DOWNLOADED, "label_map.pbtxt", "label_map.json")
 
-_ITEM = re.compile(r"item\s*\{(.*?)\}", re.S)
+_ITEM = re.compile(r"item\s*\{(.*?)\}", re.DOTALL)
 _FIELD = re.compile(r"""(\w+)\s*:\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(-?\d+))""")
 
 

@@ -14,11 +14,12 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "detector_requests", "HTTP requests by endpoint and status code",
+            "detector_requests", "HTTP and gRPC requests by endpoint, method (gRPC for gRPC) and status "
+            "(an HTTP status code, or a gRPC status name)",
             ["endpoint", "method", "code"], registry=self.registry,
         )
         self.latency = Histogram(
-            "detector_request_seconds", "HTTP request latency by endpoint",
+            "detector_request_seconds", "HTTP and gRPC request latency by endpoint",
             ["endpoint"], buckets=_LATENCY_BUCKETS, registry=self.registry,
         )
         self.batch_size = Histogram(
@@ -46,7 +47,8 @@ class Metrics:
         self.batch_size.observe(size)
         self.inference.observe(seconds)
 
-    def observe_request(self, endpoint: str, method: str, code: int, seconds: float) -> None:
+    def observe_request(self, endpoint: str, method: str, code: int | str, seconds: float) -> None:
+        """code: an HTTP status code, or a gRPC status name such as "OK" or "INVALID_ARGUMENT"."""
         self.requests.labels(endpoint, method, str(code)).inc()
         self.latency.labels(endpoint).observe(seconds)
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import BodyTooLarge, error_body
 from .metrics import Metrics
 
-Scope = dict[str, Any]
 
-
-async def _send_error(send, code: int, message: str) -> None:
+async def _send_error(send: Send, code: int, message: str) -> None:
     body = json.dumps(error_body(message)).encode()
     await send({"type": "http.response.start", "status": code,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
@@ -26,22 +25,27 @@ class BodyLimit:
     """413 from the Content-Length header alone when it is too big; a chunked body is counted as it
     arrives and buffered (at most the limit) so the app never sees a body over the limit."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
-    async def __call__(self, scope: Scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
-                return await _send_error(send, 400, "invalid Content-Length header")
+                await _send_error(send, 400, "invalid Content-Length header")
+                return
             if int(length) > self.max_bytes:
-                return await _send_error(send, 413, str(BodyTooLarge(self.max_bytes)))
-            return await self.app(scope, receive, send)
+                await _send_error(send, 413, str(BodyTooLarge(self.max_bytes)))
+                return
+            await self.app(scope, receive, send)
+            return
         if b"transfer-encoding" not in headers:
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         chunks, total = [], 0
         while True:
             message = await receive()
@@ -49,14 +53,15 @@ class BodyLimit:
                 return  # client went away
             total += len(message.get("body", b""))
             if total > self.max_bytes:
-                return await _send_error(send, 413, str(BodyTooLarge(self.max_bytes)))
+                await _send_error(send, 413, str(BodyTooLarge(self.max_bytes)))
+                return
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
         replayed = False
 
-        async def replay():
+        async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True
@@ -80,16 +85,17 @@ class RequestMetrics:
     """Counts every request by route template (not raw path), method and status code: every label
     has a bounded set of values."""
 
-    def __init__(self, app, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
 
-    async def __call__(self, scope: Scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
         status = {"code": 500}
 
-        async def recording_send(message) -> None:
+        async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)
@@ -125,14 +131,15 @@ SECURITY_HEADERS = [
 class SecurityHeaders:
     """The headers above on every HTTP response: the page, its assets, the API and every error."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
 
-        async def with_headers(message) -> None:
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)
@@ -146,14 +153,15 @@ class CloseConnectionsWhenShuttingDown:
     back to this pod, to meet a closed socket later; closed after its answer, the client's next
     request opens a new connection, which the Service routes to another pod."""
 
-    def __init__(self, app, shutting_down: Callable[[], bool]) -> None:
+    def __init__(self, app: ASGIApp, shutting_down: Callable[[], bool]) -> None:
         self.app, self.shutting_down = app, shutting_down
 
-    async def __call__(self, scope: Scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
 
-        async def closing_send(message) -> None:
+        async def closing_send(message: Message) -> None:
             if message["type"] == "http.response.start" and self.shutting_down():
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
                 message = {**message, "headers": [*headers, (b"connection", b"close")]}

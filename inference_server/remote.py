@@ -11,6 +11,7 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import IO, Any
 from urllib.parse import urlparse
 
 from .download_limits import LimitExceeded, check_bytes
@@ -70,7 +71,8 @@ def fetch_http(uri: str, staging: Path, max_bytes: int) -> Path:
     return target
 
 
-def _copy(response, out, where: str, expected: str | None, max_bytes: int) -> int:
+def _copy(response: http.client.HTTPResponse, out: IO[bytes], where: str, expected: str | None,
+          max_bytes: int) -> int:
     got = 0
     try:
         while chunk := response.read(_CHUNK):
@@ -168,7 +170,7 @@ def _boto_reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _s3_code(exc) -> str:
+def _s3_code(exc: Any) -> str:  # a botocore ClientError (boto3 ships no types)
     return str(exc.response.get("Error", {}).get("Code", "unknown"))
 
 

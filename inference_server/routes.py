@@ -113,7 +113,8 @@ def _ready(name: str, version: str | None, request: Request) -> v2.ModelReady:
     return v2.ModelReady(name=name, ready=True)
 
 
-_INFER = {"tags": ["v2"], "openapi_extra": _infer_body(), "responses": {200: {"model": v2.InferResponse}}}
+_INFER: dict[str, Any] = {"tags": ["v2"], "openapi_extra": _infer_body(),
+                          "responses": {200: {"model": v2.InferResponse}}}
 
 
 @router.post("/v2/models/{name}/infer", **_INFER)

@@ -3,6 +3,7 @@ downloader and the server write their one-line reason there before they exit."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -14,7 +15,5 @@ TERMINATION_LOG = Path(os.environ.get("DETECTOR_TERMINATION_LOG") or "/dev/termi
 def write_termination_log(message: str, path: Path = TERMINATION_LOG) -> None:
     """Only where the file exists (the kubelet creates it); elsewhere, stderr says it already."""
     if path.exists():
-        try:
+        with contextlib.suppress(OSError):
             path.write_text(message + "\n")
-        except OSError:
-            pass

@@ -23,7 +23,7 @@ MIN_SECRET = 4
 # Environment variables whose values are credentials: AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
 # AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS (a path, but one that may name the key),
 # *_PASSWORD, *_PRIVATE_KEY...
-_SECRET_ENV = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|(^|_)KEY($|_)|SIGNATURE", re.I)
+_SECRET_ENV = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|(^|_)KEY($|_)|SIGNATURE", re.IGNORECASE)
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 # name=value where the name says credential (X-Amz-Signature, X-Goog-Credential, sig, token,
 # AWSAccessKeyId, password...), anywhere: a URL cut at a space leaves its query as a loose word.

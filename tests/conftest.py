@@ -5,16 +5,20 @@ of starting a fresh one in .local/test-cluster-<pid>.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from localprocs import REPO
 from tests.support.kube import kubectl
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.object_stores import Content, GatedFileServer, serving
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +62,35 @@ def namespace(kubeconfig: str, request: pytest.FixtureRequest) -> str:
     yield name
     # Don't wait: the namespace controller finishes the deletion in the background.
     kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+# --- the server's test model and where it is served from ------------------------------------------
+
+@pytest.fixture(scope="session")
+def zoo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Zoo-signature SavedModel (tests/support/zoo_model.py), built once per session."""
+    from tests.support.zoo_model import build_zoo_savedmodel
+
+    return build_zoo_savedmodel(tmp_path_factory.mktemp("zoo") / "saved_model")
+
+
+@pytest.fixture(scope="session")
+def zoo_tarball(zoo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same model packed as the Zoo ships it (a .tar.gz)."""
+    from tests.support.zoo_model import make_zoo_tarball
+
+    return make_zoo_tarball(zoo_model_dir, tmp_path_factory.mktemp("zoo-tar") / "tiny_ssd.tar.gz")
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[Callable[..., GatedFileServer]]:
+    """`file_server(files, gated=..., forbidden=..., cut_short=...)`: an HTTP server on loopback
+    serving `files` (name -> Path, bytes or text; see object_stores.GatedFileServer for the
+    behaviours); every one started is closed at the end of the test."""
+    with ExitStack() as stack:
+        count = itertools.count()
+
+        def serve(files: Mapping[str, Content], **behaviour: Any) -> GatedFileServer:
+            return stack.enter_context(serving(tmp_path / f"www-{next(count)}", files, **behaviour))
+
+        yield serve

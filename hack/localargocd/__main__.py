@@ -7,8 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from localprocs import REPO
+
 from . import fork
-from .fork import REPO
 from .argocd import ArgoCD
 
 DEFAULT_DIR = REPO / ".local" / "argocd"

@@ -13,17 +13,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import localprocs
-from localcluster import kubectl_path
-from localcluster.versions import BIN_DIR, CACHE, pinned_versions
+from localprocs import BIN_DIR, CACHE, REPO, pinned_versions
 
-from .fork import REPO
 from .gitrepo import GitRepo
 
 NAMESPACE = "argocd"
@@ -32,10 +28,7 @@ COMPONENTS = ("redis", "git-daemon", "repo-server", "application-controller")
 COMMANDS = ("argocd-application-controller", "argocd-repo-server", "argocd-git-ask-pass")
 # Argo CD finds its settings by this label (its settings informer filters on it).
 PART_OF = {"app.kubernetes.io/part-of": "argocd"}
-
-
-def log(msg: str) -> None:
-    print(f"[localargocd] {msg}", flush=True)
+TAG = "localargocd"
 
 
 @dataclass(frozen=True)
@@ -45,7 +38,7 @@ class Parts:
     crds: Path
 
     @classmethod
-    def require(cls) -> "Parts":
+    def require(cls) -> Parts:
         v = pinned_versions()
         parts = cls(argocd=BIN_DIR / f"argocd-{v['ARGOCD_VERSION']}",
                     kustomize=BIN_DIR / f"kustomize-{v['KUSTOMIZE_VERSION']}",
@@ -68,7 +61,7 @@ class ArgoCD:
 
     @property
     def _procs(self) -> localprocs.ProcessGroup:
-        return localprocs.ProcessGroup(self.state_dir, COMPONENTS, "localargocd")
+        return localprocs.ProcessGroup(self.state_dir, COMPONENTS, TAG)
 
     @property
     def logs(self) -> Path:
@@ -89,7 +82,7 @@ class ArgoCD:
 
     def up(self, timeout: float = 90.0) -> None:
         if self.running():
-            log(f"already running; git repository {self.repo_url}")
+            localprocs.log(TAG, f"already running; git repository {self.repo_url}")
             return
         procs = self._procs
         started = time.monotonic()
@@ -118,14 +111,14 @@ class ArgoCD:
                 "--app-resync", str(self.app_resync_seconds), "--self-heal-timeout-seconds", "0",
                 # Per-resource health (and our Lua script's message) in Application.status.resources.
                 "--persist-resource-health", "--loglevel", "info"], env=env)
-            procs.wait(state, lambda: self._http_ok(f"http://127.0.0.1:{ports['repo_metrics']}/metrics"), timeout,
+            procs.wait(state, lambda: localprocs.http_ok(f"http://127.0.0.1:{ports['repo_metrics']}/metrics"), timeout,
                        "the repo server")
-            procs.wait(state, lambda: self._http_ok(f"http://127.0.0.1:{ports['controller_metrics']}/healthz"),
+            procs.wait(state, lambda: localprocs.http_ok(f"http://127.0.0.1:{ports['controller_metrics']}/healthz"),
                        timeout, "the application controller")
         except BaseException:
-            log(f"start-up failed: logs are in {self.logs}")
+            localprocs.log(TAG, f"start-up failed: logs are in {self.logs}")
             raise
-        log(f"up in {time.monotonic() - started:.1f}s; git repository {self.repo_url}")
+        localprocs.log(TAG, f"up in {time.monotonic() - started:.1f}s; git repository {self.repo_url}")
 
     def down(self, quiet: bool = False) -> None:
         self._procs.stop_all(quiet)
@@ -138,7 +131,7 @@ class ArgoCD:
 
     def rss_mib(self) -> dict[str, float]:
         """Resident memory of each process, for the README's figures."""
-        out = {}
+        out: dict[str, float] = {}
         for name, pid in self._procs.state().get("pids", {}).items():
             try:
                 kib = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
@@ -151,11 +144,8 @@ class ArgoCD:
     # ---- the cluster side -----------------------------------------------------------------------
 
     def kubectl(self, *args: str, input: str | None = None) -> str:
-        result = subprocess.run([kubectl_path(), f"--kubeconfig={self.kubeconfig}", *args], input=input,
-                                text=True, capture_output=True, check=False, timeout=120)
-        if result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
+        """kubectl's stdout against this instance's cluster; a failure raises localprocs.KubectlError."""
+        return localprocs.kubectl(*args, kubeconfig=self.kubeconfig, input=input, timeout=120).stdout
 
     def _bootstrap_cluster(self, parts: Parts) -> None:
         """What Argo CD's install manifest would create, minus the Deployments: the CRDs (too big
@@ -208,13 +198,4 @@ class ArgoCD:
                 "ARGOCD_FAKE_IN_CLUSTER": "true", "KUBECONFIG": str(self.kubeconfig),
                 "ARGOCD_GPG_ENABLED": "false"}
 
-    @staticmethod
-    def _http_ok(url: str) -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-
-__all__ = ["ArgoCD", "NAMESPACE", "PART_OF"]
+__all__ = ["NAMESPACE", "PART_OF", "ArgoCD"]

@@ -4,11 +4,11 @@ says so). The tests and the demo publish exactly this to the local git server.""
 from __future__ import annotations
 
 import re
-from pathlib import Path
+
+from localprocs import REPO
 
 from .gitrepo import GitRepo
 
-REPO = Path(__file__).resolve().parents[2]
 # deploy/base includes ../../crds, so the fork carries both trees.
 TREES = ("deploy", "crds")
 ROOT_APP = "deploy/argocd/root.yaml"

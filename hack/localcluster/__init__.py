@@ -1,4 +1,4 @@
 """A local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)."""
-from .cluster import Cluster, kubectl_path
+from .cluster import Cluster
 
-__all__ = ["Cluster", "kubectl_path"]
+__all__ = ["Cluster"]

@@ -5,9 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from localprocs import REPO
+
 from .cluster import Cluster
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / ".local" / "cluster"
+DEFAULT_DIR = REPO / ".local" / "cluster"
 
 
 def main(argv: list[str] | None = None) -> int:

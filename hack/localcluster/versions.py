@@ -3,17 +3,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-HACK = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("DETECTOR_CACHE", Path.home() / ".cache" / "detector-operator"))
-BIN_DIR = CACHE / "bin"
-
-
-def pinned_versions() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in (HACK / "versions.env").read_text().splitlines()
-             if line and not line.startswith("#"))
-    return {k.strip(): v.strip() for k, v in pairs}
+from localprocs import BIN_DIR, pinned_versions
 
 
 @dataclass(frozen=True)
@@ -25,7 +16,7 @@ class Binaries:
     kwok: str
 
     @classmethod
-    def require(cls) -> "Binaries":
+    def require(cls) -> Binaries:
         v = pinned_versions()
         k8s = v["K8S_VERSION"]
         paths = cls(etcd=str(BIN_DIR / f"etcd-{v['ETCD_VERSION']}"),

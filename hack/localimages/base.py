@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
+
+from localprocs import REPO
 
 from . import engine
 
-REPO = Path(__file__).resolve().parents[2]
 STANDIN_REPO = "localhost/detector-base-standin"
 STANDIN_LABEL = "dev.detector-operator.stand-in-base"
 SUITE = "bookworm"
@@ -56,8 +56,12 @@ class Base:
 
 def registry_base() -> str:
     """The base both Dockerfiles name (their PYTHON_IMAGE default); they must agree."""
-    defaults = {re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (REPO / f).read_text(), re.M).group(1)
-                for f in ("Dockerfile.operator", "Dockerfile.server")}
+    found = {f: re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (REPO / f).read_text(), re.MULTILINE)
+             for f in ("Dockerfile.operator", "Dockerfile.server")}
+    missing = sorted(f for f, match in found.items() if match is None)
+    if missing:
+        raise engine.EngineError(f"{missing} declare no `ARG PYTHON_IMAGE=` default")
+    defaults = {match.group(1) for match in found.values() if match is not None}
     if len(defaults) != 1:
         raise engine.EngineError(f"the Dockerfiles name different bases: {sorted(defaults)}")
     return defaults.pop()
@@ -73,30 +77,7 @@ def _description(registry: str) -> str:
             "container registry was reachable. Local builds only: never push it or images built on it.")
 
 
-class Engine:
-    """The commands that differ between podman and docker."""
-
-    def __init__(self, tool: str) -> None:
-        self.tool = tool  # "podman" or "docker"
-
-    def image_id(self, ref: str) -> str | None:
-        done = engine.run([self.tool, "image", "inspect", "--format", "{{.Id}}", ref], check=False)
-        return done.stdout.strip() or None if done.returncode == 0 else None
-
-    def pull(self, ref: str) -> bool:
-        if self.tool == "podman":
-            ref = ref if "/" in ref.split(":")[0] else f"docker.io/library/{ref}"
-        done = engine.run([self.tool, "pull", "--quiet", ref], check=False, timeout=600)
-        return done.returncode == 0
-
-    def import_rootfs(self, tarball: Path, ref: str, registry: str) -> None:
-        changes = [*CONFIG, f'LABEL {STANDIN_LABEL}="{registry}"',
-                   f'LABEL org.opencontainers.image.description="{_description(registry)}"']
-        argv = [self.tool, "import", *(a for c in changes for a in ("--change", c)), str(tarball), ref]
-        engine.run(argv, timeout=600)
-
-
-def resolve(tool: Engine, choice: str = "auto") -> Base:
+def resolve(tool: engine.Engine, choice: str = "auto") -> Base:
     """The base to build on. choice: auto (the registry's when it can be had, else the stand-in),
     registry or standin."""
     registry = registry_base()
@@ -116,10 +97,12 @@ def resolve(tool: Engine, choice: str = "auto") -> Base:
     if image_id is None:
         build_standin(tool, ref, registry)
         image_id = tool.image_id(ref)
+    if image_id is None:
+        raise engine.EngineError(f"the stand-in base {ref} was built but {tool.tool} does not list it")
     return Base(ref, image_id, standin=True)
 
 
-def build_standin(tool: Engine, ref: str, registry: str) -> None:
+def build_standin(tool: engine.Engine, ref: str, registry: str) -> None:
     engine.ensure_commands("mmdebstrap")
     engine.say(f"base: building the stand-in {ref} with mmdebstrap ({SUITE}, python3.11; about 2 min cold)")
     work = engine.ROOT / "tmp" / "standin"
@@ -129,7 +112,8 @@ def build_standin(tool: Engine, ref: str, registry: str) -> None:
         engine.run_logged(["mmdebstrap", *MMDEBSTRAP_OPTIONS, SUITE, str(tarball), *MIRRORS],
                           engine.LOGS / "standin-base.log", label="building the stand-in base",
                           show=r"I: (running apt-get update|downloading|extracting|installing|success)")
-        tool.import_rootfs(tarball, ref, registry)
+        tool.import_rootfs(tarball, ref, [*CONFIG, f'LABEL {STANDIN_LABEL}="{registry}"',
+                                          f'LABEL org.opencontainers.image.description="{_description(registry)}"'])
     finally:
         tarball.unlink(missing_ok=True)
     engine.say(f"base: stand-in {ref} ready")

@@ -14,11 +14,11 @@ import time
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from localprocs import REPO
 
 from . import base, context, engine
 
-REPO = base.REPO
 KEEP = 3  # content-keyed tags kept per image, newest first; older ones are removed after a build
 # Host files mounted into RUN steps only, so pip reaches PyPI the way the host does (a proxy's
 # CA bundle, an index URL in pip.conf); a mount never lands in a layer.
@@ -72,7 +72,7 @@ def ensure(names: Iterable[str] = DEFAULT, *, engine_choice: str = "auto", base_
     # One build at a time across every worktree and test run sharing the cache.
     with open(engine.ROOT / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        engines = base.Engine(tool)
+        engines = engine.Engine(tool)
         base_image = base.resolve(engines, base_choice)
         return {name: _ensure_one(name, engines, base_image, podman_store) for name in names}
 
@@ -84,12 +84,12 @@ def ref_for(name: str, base_image: base.Base) -> str:
     return f"{spec.repository}:{spec.variant + '-' if spec.variant else ''}{key}"
 
 
-def _ensure_one(name: str, tool: base.Engine, base_image: base.Base, podman_store: bool) -> Image:
+def _ensure_one(name: str, tool: engine.Engine, base_image: base.Base, podman_store: bool) -> Image:
     spec = IMAGES[name]
     ref = ref_for(name, base_image)
     started = time.monotonic()
     have = tool.image_id(ref) is not None
-    in_podman = tool.tool == "podman" or not podman_store or base.Engine("podman").image_id(ref) is not None
+    in_podman = tool.tool == "podman" or not podman_store or engine.Engine("podman").image_id(ref) is not None
     if have and in_podman:
         return Image(name, ref, base_image, built=False, seconds=time.monotonic() - started)
     if not have:
@@ -131,6 +131,7 @@ def tag(image: Image, name: str, engine_choice: str = "auto") -> None:
 
 def _docker_to_podman(ref: str) -> None:
     save = subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE)
+    assert save.stdout is not None  # stdout=PIPE
     try:
         engine.run_logged(["podman", "load"], engine.LOGS / "docker-to-podman.log", label="podman load",
                           stdin=save.stdout)
@@ -144,10 +145,8 @@ def _prune(spec: Spec, keep: str) -> None:
     """Remove all but the newest KEEP content-keyed tags of this image (shared layers stay)."""
     done = engine.run(["podman", "images", "--format", "json", "--filter", f"reference={spec.repository}"])
     prefix = f"{spec.repository}:{spec.variant + '-' if spec.variant else ''}"
-    tagged = []
-    for image in json.loads(done.stdout or "[]"):
-        for name in image.get("Names") or []:
-            if name.startswith(prefix) and name != keep and (spec.variant or "-" not in name[len(prefix):]):
-                tagged.append((image.get("Created", 0), name))
+    tagged = [(image.get("Created", 0), name) for image in json.loads(done.stdout or "[]")
+              for name in image.get("Names") or []
+              if name.startswith(prefix) and name != keep and (spec.variant or "-" not in name[len(prefix):])]
     for _, name in sorted(tagged, reverse=True)[KEEP - 1:]:
         engine.run(["podman", "rmi", name], check=False)  # in use elsewhere: left alone

@@ -17,8 +17,9 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO, Any
 
-from localcluster.versions import CACHE
+from localprocs import CACHE
 
 ROOT = CACHE / "containers"
 LOGS = ROOT / "logs"
@@ -117,7 +118,8 @@ def env() -> dict[str, str]:
     return {**os.environ, **configure()}
 
 
-def run(argv: Sequence[str], *, check: bool = True, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+def run(argv: Sequence[str], *, check: bool = True, timeout: float = 120,
+        **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """A short engine command; its stderr is in the error when it fails."""
     done = subprocess.run(list(argv), env=env(), capture_output=True, text=True, timeout=timeout, **kwargs)
     if check and done.returncode != 0:
@@ -126,7 +128,7 @@ def run(argv: Sequence[str], *, check: bool = True, timeout: float = 120, **kwar
 
 
 def run_logged(argv: Sequence[str], log: Path, *, label: str, show: str = r"(?!)",
-               stdin=None, cwd: Path | None = None) -> None:
+               stdin: IO[bytes] | None = None, cwd: Path | None = None) -> None:
     """A long command: full output to `log`, the lines matching the regex `show` printed, and a
     heartbeat every 30 s so a cold build never looks hung."""
     shown = re.compile(show)
@@ -162,3 +164,25 @@ def run_logged(argv: Sequence[str], log: Path, *, label: str, show: str = r"(?!)
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise EngineError(f"{label} failed (exit {code}); full log: {log}\n{tail}")
+
+
+class Engine:
+    """The commands that differ between podman and docker."""
+
+    def __init__(self, tool: str) -> None:
+        self.tool = tool  # "podman" or "docker"
+
+    def image_id(self, ref: str) -> str | None:
+        done = run([self.tool, "image", "inspect", "--format", "{{.Id}}", ref], check=False)
+        return done.stdout.strip() or None if done.returncode == 0 else None
+
+    def pull(self, ref: str) -> bool:
+        if self.tool == "podman":
+            ref = ref if "/" in ref.split(":")[0] else f"docker.io/library/{ref}"
+        done = run([self.tool, "pull", "--quiet", ref], check=False, timeout=600)
+        return done.returncode == 0
+
+    def import_rootfs(self, tarball: Path, ref: str, changes: Sequence[str]) -> None:
+        """A root file system tarball as image `ref`, with Dockerfile-style `changes` (ENV, LABEL...)."""
+        argv = [self.tool, "import", *(a for c in changes for a in ("--change", c)), str(tarball), ref]
+        run(argv, timeout=600)

@@ -1,4 +1,7 @@
-"""`python -m localkind up|down|status|kubeconfig [--dir DIR] [--name NAME]` (make kind-up | kind-down | kind-status)."""
+"""`python -m localkind up|down|status|kubeconfig [--dir DIR] [--name NAME]`.
+
+(make kind-up | kind-down | kind-status)
+"""
 from __future__ import annotations
 
 import argparse

@@ -23,10 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from localcluster import kubectl_path
-from localcluster.versions import CACHE
 from localimages import engine
-from localprocs import ProcessGroup, port_taken, wait_for
+from localprocs import CACHE, ProcessGroup, kubectl_path, port_taken, wait_for
 
 from . import host, network, nodeimage
 from .versions import parts
@@ -285,7 +283,8 @@ class KindCluster:
             "storage": {"filesystem": {"rootdirectory": str(REGISTRY_STORAGE)}, "delete": {"enabled": True}},
             "http": {"addr": address},
         }))
-        group.start(reg_state, "registry", [str(parts().binary("registry", parts().distribution)), "serve", str(config)])
+        registry = parts().binary("registry", parts().distribution)
+        group.start(reg_state, "registry", [str(registry), "serve", str(config)])
 
         def answers() -> bool:
             import urllib.request
@@ -295,8 +294,8 @@ class KindCluster:
         group.wait(reg_state, answers, timeout=30, what=f"the registry at {address}")
         hosts = f'server = "http://{address}"\n[host."http://{address}"]\n  capabilities = ["pull", "resolve"]\n'
         for node in self.nodes(tool):
-            self.node_exec(tool, node, f"mkdir -p {CERTS_D}/{address} && cat > {CERTS_D}/{address}/hosts.toml <<'TOML'\n"
-                                       f"{hosts}TOML\n")
+            self.node_exec(tool, node, f"mkdir -p {CERTS_D}/{address} && "
+                                       f"cat > {CERTS_D}/{address}/hosts.toml <<'TOML'\n{hosts}TOML\n")
         self.say(f"registry at {address} (storage {REGISTRY_STORAGE}); nodes pull from it over HTTP")
         return address
 

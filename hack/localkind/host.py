@@ -8,10 +8,12 @@ empty one is made for the cluster's life.
 """
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 SYSCTLS = (
     "vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
@@ -28,10 +30,8 @@ def _path(name: str) -> Path:
 def read_sysctls() -> dict[str, str]:
     found = {}
     for name in SYSCTLS:
-        try:
+        with contextlib.suppress(OSError):
             found[name] = _path(name).read_text().strip()
-        except OSError:
-            pass
     return found
 
 
@@ -93,7 +93,7 @@ def _remove_chains(table: str, names: list[str]) -> None:
         subprocess.run(["iptables", "-t", table, "-X", name], capture_output=True)
 
 
-def snapshot() -> dict[str, object]:
+def snapshot() -> dict[str, Any]:
     """What `down` compares against: taken before `up` changes anything."""
     return {"sysctls": read_sysctls(), "links": links(), "filter_chains": filter_chains(),
             "nat_chains": chains("nat"), "filter_rules": rules("filter"), "cni_state": CNI_STATE.exists(),
@@ -104,7 +104,7 @@ def rules(table: str) -> list[str]:
     return subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout.splitlines()
 
 
-def undo_networking(before: dict[str, object]) -> list[str]:
+def undo_networking(before: dict[str, Any]) -> list[str]:
     """Removes the CNI leftovers `up` added (not there in `before`); what it removed."""
     removed = []
     for link in links():

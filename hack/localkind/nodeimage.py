@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localimages import STANDIN_LABEL, engine
-from localimages.base import Engine
+from localimages.engine import Engine
 
 from .versions import HACK, Parts
 
@@ -131,8 +131,8 @@ def ensure(parts: Parts, choice: str = "auto") -> NodeImage:
 
 def _label(container: str, stands_for: str) -> None:
     engine.run(["buildah", "config", "--label", f"{STANDIN_LABEL}={stands_for}", "--label",
-                "org.opencontainers.image.description=Stand-in built offline by hack/localkind from Debian "
-                f"packages and pinned binaries because {stands_for} could not be pulled. Local use only: never push.",
+                ("org.opencontainers.image.description=Stand-in built offline by hack/localkind from Debian "
+                f"packages and pinned binaries because {stands_for} could not be pulled. Local use only: never push."),
                 container])
 
 

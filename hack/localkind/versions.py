@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from localcluster.versions import BIN_DIR, CACHE, pinned_versions
+from localprocs import BIN_DIR, CACHE, pinned_versions
 
 HACK = Path(__file__).resolve().parent.parent
 PAUSE_VERSION = "3.10-local1"  # hack/install-kind.sh's own pause program (its PAUSE_VERSION)

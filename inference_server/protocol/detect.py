@@ -82,7 +82,8 @@ def to_detections(
     found = []
     rounded_scores = scores[keep].astype(np.float64).round(4).tolist()  # float64: 0.9, not 0.8999999761
     class_ids = outputs["detection_classes"][keep].astype(int).tolist()
-    for (ymin, xmin, ymax, xmax), score, class_id in zip(boxes.round(1).tolist(), rounded_scores, class_ids):
+    for (ymin, xmin, ymax, xmax), score, class_id in zip(boxes.round(1).tolist(), rounded_scores, class_ids,
+                                                         strict=True):
         found.append({
             "label": labels.get(class_id, f"class {class_id}"), "class_id": class_id, "score": score,
             "box": {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax},

@@ -16,11 +16,11 @@ _PLACEHOLDER = "\x00numeric-json-array-{}"
 
 # byte classes, as a bytes.translate table (2x faster than numpy indexing)
 _OTHER, _DIGIT, _COMMA, _OPEN, _CLOSE, _SPACE = range(6)
-_CLASS_TABLE = bytearray([_OTHER]) * 256
+_table = bytearray([_OTHER]) * 256
 for _chars, _class in ((b"0123456789", _DIGIT), (b",", _COMMA), (b"[", _OPEN), (b"]", _CLOSE), (b" \t\r\n", _SPACE)):
     for _char in _chars:
-        _CLASS_TABLE[_char] = _class
-_CLASS_TABLE = bytes(_CLASS_TABLE)
+        _table[_char] = _class
+_CLASS_TABLE = bytes(_table)
 _WHITESPACE = b" \t\r\n"
 # (previous, next) pairs of non-space classes that valid, non-empty nested integer arrays can have
 _PAIR_OK = np.zeros(64, bool)

@@ -8,15 +8,16 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ..errors import BadInput
-from ..signature import INPUT, SIGNATURE
-from .jsonbody import fast_or_exact, load_object, validate
 from ..limits import Limits
+from ..signature import INPUT, MODEL_VERSION, SIGNATURE
+from .jsonbody import fast_or_exact, load_object, validate
 from .tensors import DEFAULT_LIMITS, check_image_batch, to_image_batch
 
 
 class PredictRequest(BaseModel):
     signature_name: str | None = Field(None, description=f"only {SIGNATURE} exists")
-    instances: list[Any] | None = Field(None, description="row format: one [H][W][3] image (or {input_tensor: ...}) per item")
+    instances: list[Any] | None = Field(
+        None, description="row format: one [H][W][3] image (or {input_tensor: ...}) per item")
     inputs: Any = Field(None, description="columnar format: [N][H][W][3] or {input_tensor: [N][H][W][3]}")
 
 
@@ -33,7 +34,7 @@ class ModelStatus(BaseModel):
 def model_status(ready: bool, error: str | None) -> ModelStatus:
     state = "AVAILABLE" if ready else ("END" if error else "LOADING")
     status = {"error_code": "UNKNOWN" if error else "OK", "error_message": error or ""}
-    return ModelStatus(model_version_status=[VersionStatus(version="1", state=state, status=status)])
+    return ModelStatus(model_version_status=[VersionStatus(version=MODEL_VERSION, state=state, status=status)])
 
 
 def read_predict(body: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, Literal["row", "columnar"]]:
@@ -57,8 +58,9 @@ def decode_predict(request: PredictRequest,
     check_signature_name(request.signature_name)
     if (request.instances is None) == (request.inputs is None):
         raise BadInput("give exactly one of 'instances' (row format) or 'inputs' (columnar format)")
-    if isinstance(request.instances, np.ndarray):  # the fast path's whole [N][H][W][3]
-        return check_image_batch(request.instances, "instances", limits), "row"
+    instances: Any = request.instances  # declared a list, but parse_predict's fast path may put an ndarray here
+    if isinstance(instances, np.ndarray):  # the fast path's whole [N][H][W][3]
+        return check_image_batch(instances, "instances", limits), "row"
     if request.instances is not None:
         if not request.instances:
             raise BadInput("'instances' is empty")

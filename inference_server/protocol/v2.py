@@ -10,9 +10,8 @@ from pydantic import BaseModel, Field
 
 from .. import signature
 from ..errors import BadInput
-from . import datatypes
-from .jsonbody import fast_or_exact, load_object, validate
 from ..limits import Limits
+from .jsonbody import fast_or_exact, load_object, validate
 from .tensors import DEFAULT_LIMITS, TensorIn, decode_image_input
 
 SERVER_NAME = "detector-server"
@@ -65,6 +64,8 @@ class InferRequest(BaseModel):
     parameters: dict[str, Any] | None = None
 
 
+# InferOutput and InferResponse document /infer's JSON answer in the OpenAPI schema (routes.py);
+# v2_binary.encode_infer writes it, JSON or framed with binary outputs.
 class InferOutput(BaseModel):
     name: str
     shape: list[int]
@@ -75,7 +76,7 @@ class InferOutput(BaseModel):
 
 class InferResponse(BaseModel):
     model_name: str
-    model_version: str = "1"
+    model_version: str = signature.MODEL_VERSION
     id: str | None = None
     outputs: list[InferOutput]
 
@@ -102,14 +103,15 @@ def parse_infer(body: bytes, *, fast: bool = False) -> InferRequest:
     (with fast, a big one is an ndarray already)."""
     data = load_object(body, fast=fast)
     pixels: list[list[Any] | None] = []
-    for tensor in data.get("inputs") if isinstance(data.get("inputs"), list) else []:
+    inputs = data.get("inputs")
+    for tensor in inputs if isinstance(inputs, list) else []:
         if isinstance(tensor, dict) and isinstance(tensor.get("data"), list | np.ndarray):
             pixels.append(tensor["data"])
             tensor["data"] = []  # validated as a list; its numbers are numpy's job
         else:
             pixels.append(None)  # pydantic reports what is wrong with this one
     request = validate(InferRequest, data)
-    for tensor, values in zip(request.inputs, pixels):
+    for tensor, values in zip(request.inputs, pixels, strict=True):  # one entry per input, by construction
         if values is not None:
             tensor.data = values
     return request
@@ -121,7 +123,8 @@ def decode_infer(request: InferRequest, raw: list[memoryview | None] | None = No
     check_outputs(request)
     raw = raw or [None] * len(request.inputs)
     return decode_image_input([
-        TensorIn(t.name, t.datatype, t.shape, values=t.data, raw=data) for t, data in zip(request.inputs, raw)
+        TensorIn(t.name, t.datatype, t.shape, values=t.data, raw=data)
+        for t, data in zip(request.inputs, raw, strict=True)  # raw: one slice per input (v2_binary)
     ], limits)
 
 
@@ -139,13 +142,3 @@ def check_output_names(names: list[str]) -> None:
 def wanted_outputs(request: InferRequest, outputs: dict[str, np.ndarray]) -> list[str]:
     return [o.name for o in request.outputs] if request.outputs else list(outputs)
 
-
-def encode_infer(model: str, request: InferRequest, outputs: dict[str, np.ndarray]) -> InferResponse:
-    return InferResponse(
-        model_name=model, id=request.id,
-        outputs=[
-            InferOutput(name=n, shape=list(outputs[n].shape), datatype=datatypes.name_of(outputs[n]),
-                        data=outputs[n].reshape(-1).tolist())
-            for n in wanted_outputs(request, outputs)
-        ],
-    )

@@ -6,13 +6,15 @@ raw inputs)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import __version__, signature
 from ..errors import BadInput
+from ..limits import Limits
 from . import datatypes, v2
 from .oip import open_inference_grpc_pb2 as pb
-from ..limits import Limits
 from .tensors import DEFAULT_LIMITS, TensorIn, decode_image_input
 
 SERVICE = "inference.GRPCInferenceService"
@@ -41,7 +43,7 @@ def decode_infer(request: pb.ModelInferRequest, limits: Limits = DEFAULT_LIMITS)
     return names or list(signature.OUTPUTS), decode_image_input(tensors, limits)
 
 
-def _typed_values(tensor: pb.ModelInferRequest.InferInputTensor) -> np.ndarray | list:
+def _typed_values(tensor: pb.ModelInferRequest.InferInputTensor) -> np.ndarray | list[Any]:
     field = datatypes.CONTENTS_FIELD.get(tensor.datatype)
     contents = tensor.contents
     filled = [f.name for f, _ in contents.ListFields()]

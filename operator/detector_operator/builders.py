@@ -119,7 +119,7 @@ def container_security() -> dict[str, Any]:
     }
 
 
-def env_list(values: dict[str, Any]) -> list[dict[str, str]]:
+def env_list(values: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": k, "value": str(v)} for k, v in values.items() if v is not None]
 
 

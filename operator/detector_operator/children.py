@@ -70,7 +70,7 @@ class Kind:
         return Resource(f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}", self.plural)
 
     @property
-    def selector(self) -> tuple[str, ...]:
+    def selector(self) -> tuple[str, str] | tuple[str, str, str]:
         """kopf's resource selector: (group, version, plural), or (version, plural) for core."""
         return (self.group, self.version, self.plural) if self.group else (self.version, self.plural)
 

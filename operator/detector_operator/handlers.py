@@ -25,7 +25,8 @@ from detector_operator.workqueue import WorkQueue
 
 OD = (models.GROUP, models.VERSION, models.PLURAL)
 DETECTOR_LABEL = builders.DETECTOR_LABEL
-OURS = {builders.MANAGED_BY_LABEL: builders.MANAGED_BY, DETECTOR_LABEL: kopf.PRESENT}
+# Any: kopf types its filter values with a token class it does not export.
+OURS: dict[str, Any] = {builders.MANAGED_BY_LABEL: builders.MANAGED_BY, DETECTOR_LABEL: kopf.PRESENT}
 CHILD_SELECTOR = f"{builders.MANAGED_BY_LABEL}={builders.MANAGED_BY},{DETECTOR_LABEL}"
 # A burst of child events (a rollout's pods) settles into one sync this much later.
 CHILD_SETTLE_SECONDS = 0.5
@@ -50,7 +51,7 @@ class _NoDiffBase(kopf.DiffBaseStorage):
 
 
 @kopf.on.login()
-async def login(**_: Any) -> kopf.ConnectionInfo:
+async def login(**kwargs: Any) -> kopf.ConnectionInfo:
     """kopf authenticates exactly as kube.py does: credentials.load, over the official client's
     loader (kopf's own login_via_client reads the same loader, but into the client's global
     default configuration; this keeps one call for both).
@@ -109,7 +110,8 @@ def _no_lookup_yet(key: Key) -> Observed:
 # --- indexes: what the watches have seen, by (namespace, detector name) ---
 
 @kopf.index(*OD)
-def detectors(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, Detector]:
+def detectors(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, Detector]:
+    assert namespace is not None  # ObjectDetectors are namespaced (kopf types it for every kind)
     return {(namespace, name): Detector.of(body)}
 
 
@@ -128,13 +130,15 @@ def _bind(memo: kopf.Memo, indexes: dict[str, kopf.Index[Key, Any]]) -> WorkQueu
             )
 
         syncer.lookup = lookup
-    return memo.queue
+    queue: WorkQueue[Key] = memo.queue
+    return queue
 
 
 # --- events: each one asks for a sync of the ObjectDetector it concerns ---
 
 @kopf.on.event(*OD)
-async def detector_event(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+async def detector_event(namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    assert namespace is not None  # ObjectDetectors are namespaced
     await _bind(memo, kwargs).request((namespace, name))
 
 
@@ -143,13 +147,16 @@ async def detector_event(namespace: str, name: str, memo: kopf.Memo, **kwargs: A
 def watch_child(child: children.Kind, registry: kopf.OperatorRegistry | None = None) -> None:
     """Register the index and the event handler of one child kind (children.KINDS)."""
 
-    def index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
+    def index(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, Any]:
+        assert namespace is not None  # every child kind is namespaced
         view = child.view(body)
         # An empty mapping (not None, which kopf ignores) drops the object from the index
         # (a terminating pod says nothing about the current rollout).
         return {(namespace, labels[DETECTOR_LABEL]): view} if view is not None else {}
 
-    async def event(type: str, namespace: str, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+    async def event(type: str, namespace: str | None, labels: kopf.Labels, memo: kopf.Memo,
+                    **kwargs: Any) -> None:
+        assert namespace is not None  # every child kind is namespaced
         key = (namespace, labels[DETECTOR_LABEL])
         queue = _bind(memo, kwargs)
         if type == "DELETED" and child.repaired_when_deleted:

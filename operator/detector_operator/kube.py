@@ -16,6 +16,7 @@ operator's hot path is exactly these calls, so they stay plain JSON over one poo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import logging
@@ -238,10 +239,8 @@ class Kube:
 
     async def delete(self, resource: str | Resource, namespace: str, name: str) -> None:
         """Delete one object; already gone is fine (a delete repeated before the watch caught up)."""
-        try:
+        with contextlib.suppress(NotFound):
             await self.request("DELETE", path(resource, namespace, name))
-        except NotFound:
-            pass
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """Write the ObjectDetector's status only: spec and metadata are the user's (GitOps)."""

@@ -191,13 +191,15 @@ class ServerSettings(_Model):
         None, ge=1, le=300, description="An HTTP request's headers must arrive within this (408; default 10)."
     )
     body_timeout_seconds: int | None = Field(
-        None, ge=1, le=3600, description="An HTTP request's body must arrive within this after its headers (408; default 30)."
+        None, ge=1, le=3600,
+        description="An HTTP request's body must arrive within this after its headers (408; default 30).",
     )
     max_connections: int | None = Field(
         None,
         ge=1,
         le=100_000,
-        description="Most open HTTP connections and concurrent gRPC calls per pod (503 / RESOURCE_EXHAUSTED beyond; default 64).",
+        description="Most open HTTP connections and concurrent gRPC calls per pod "
+        "(503 / RESOURCE_EXHAUSTED beyond; default 64).",
     )
     grpc_deadline_seconds: int | None = Field(
         None, ge=1, le=3600, description="Deadline of a gRPC call that sets none (default 60)."
@@ -332,7 +334,7 @@ class Toleration(_Model):
     )
 
 
-MODEL_URI_ONE_OF = {
+MODEL_URI_ONE_OF: dict[str, Any] = {
     "rule": "has(self.modelUri) != has(self.modelUriFrom)",
     "message": "set exactly one of modelUri and modelUriFrom (a Secret key holding the URI, for pre-signed URLs)",
 }

@@ -130,8 +130,8 @@ def with_transition_times(
     out = []
     for cond in new:
         old = before.get(cond["type"])
-        same = old is not None and old.get("status") == cond["status"] and old.get("lastTransitionTime")
-        out.append({**cond, "lastTransitionTime": old["lastTransitionTime"] if same else now})
+        kept = old is not None and old.get("status") == cond["status"] and old.get("lastTransitionTime")
+        out.append({**cond, "lastTransitionTime": kept or now})
     return out
 
 

@@ -126,7 +126,8 @@ def why_apply(ctx: SyncContext) -> ApplyReason | None:
 def ready_reason(current: dict[str, Any]) -> str | None:
     for c in current.get("conditions") or []:
         if c.get("type") == status.READY:
-            return c.get("reason")
+            reason: str | None = c.get("reason")
+            return reason
     return None
 
 
@@ -237,11 +238,11 @@ class Syncer:
     async def _apply(self, ctx: SyncContext, reason: ApplyReason) -> None:
         assert ctx.spec is not None
         state, claim = ctx.state, ctx.spec.pvc_claim
-        if claim and state.digest != ctx.digest:
-            if await self.kube.get("PersistentVolumeClaim", ctx.owner.namespace, claim[0]) is None:
-                # Applied anyway: the pods start by themselves once the claim appears.
-                self._event(ctx, status.CLAIM_NOT_FOUND, warning=True,
-                            message=f"PersistentVolumeClaim {claim[0]!r} does not exist in {ctx.owner.namespace}")
+        if (claim and state.digest != ctx.digest
+                and await self.kube.get("PersistentVolumeClaim", ctx.owner.namespace, claim[0]) is None):
+            # Applied anyway: the pods start by themselves once the claim appears.
+            self._event(ctx, status.CLAIM_NOT_FOUND, warning=True,
+                        message=f"PersistentVolumeClaim {claim[0]!r} does not exist in {ctx.owner.namespace}")
         state.apply_error = None
         wanted, namespace = ctx.wanted(), ctx.owner.namespace
 

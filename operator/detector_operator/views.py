@@ -73,7 +73,8 @@ class DeploymentView:
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> DeploymentView:
         status = body.get("status") or {}
-        progressing = next((c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), {})
+        conditions = status.get("conditions") or []
+        progressing: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Progressing"), {})
         return cls(
             generation=body.get("metadata", {}).get("generation", 0),
             observed_generation=status.get("observedGeneration", 0),

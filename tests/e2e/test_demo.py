@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from localprocs import REPO
+
 pytestmark = pytest.mark.cluster
-REPO = Path(__file__).resolve().parents[2]
 
 
 def demo_env(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
-from localcluster import kubectl_path
-from localprocs import wait_for
+from localprocs import REPO, kubectl, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
 CRD_NAME = "objectdetectors.vision.mlops.dev"
-
-
-def kubectl(*args: str, input: str | None = None, check: bool = True, timeout: float = 60,
-            kubeconfig: Path | None = None) -> subprocess.CompletedProcess:
-    """Runs the real kubectl against `kubeconfig` (default $KUBECONFIG); raises with kubectl's
-    stderr when check fails."""
-    chosen = [f"--kubeconfig={kubeconfig}"] if kubeconfig else []
-    result = subprocess.run([kubectl_path(), *chosen, *args], input=input, text=True, capture_output=True,
-                            timeout=timeout, env=os.environ.copy())
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-    return result
 
 
 def kubectl_json(*args: str) -> Any:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from localprocs import free_port
 
@@ -20,6 +22,7 @@ class GatedFileServer:
 
     def __init__(self, root: Path, gated: set[str] | None = None, forbidden: set[str] | None = None,
                  cut_short: set[str] | None = None) -> None:
+        self.root = root
         self.gate = threading.Event()
         if not gated:
             self.gate.set()
@@ -42,7 +45,7 @@ class GatedFileServer:
                     return None
                 super().do_GET()
 
-            def log_message(self, *args) -> None:  # keep test output quiet
+            def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
@@ -57,6 +60,37 @@ class GatedFileServer:
         self.gate.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# What a served file holds: a file to copy, or the bytes or text to write.
+Content = Path | bytes | str
+
+
+def write_files(root: Path, files: Mapping[str, Content]) -> Path:
+    """`root` holding `files` (name -> a Path to copy, or bytes or text to write); returns root."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            shutil.copy(content, target)
+        elif isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+    return root
+
+
+@contextmanager
+def serving(root: Path, files: Mapping[str, Content] | None = None, *, gated: set[str] | None = None,
+            forbidden: set[str] | None = None, cut_short: set[str] | None = None) -> Iterator[GatedFileServer]:
+    """A GatedFileServer over `root` (with `files` written into it first), closed on exit. Tests
+    use the `file_server` fixture (tests/conftest.py); session fixtures use this directly."""
+    server = GatedFileServer(write_files(root, files or {}), gated=gated, forbidden=forbidden, cut_short=cut_short)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

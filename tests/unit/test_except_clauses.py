@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.support import except_clauses
+from localprocs import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 # (source root, packages under it): everything the images and the dev tools import.
 PROJECT_PACKAGES = [
     ("operator", ["detector_operator"]),

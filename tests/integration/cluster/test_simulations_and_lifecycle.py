@@ -13,9 +13,9 @@ import pytest
 from localprocs import wait_for
 
 from tests.support.kube import kubectl, kubectl_json
+from localprocs import REPO
 
 pytestmark = pytest.mark.cluster
-REPO = Path(__file__).resolve().parents[3]
 SECURITY = {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": 1000,
             "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 

@@ -18,10 +18,10 @@ import localimages
 import pytest
 
 from detector_operator.settings import Settings
-from tests.support.object_stores import GatedFileServer
+from tests.support.object_stores import GatedFileServer, serving
 from tests.support.pods import pod_template
 from tests.support.podman_pod import host_url
-from tests.support.zoo_model import build_zoo_savedmodel, make_zoo_tarball
+from tests.support.zoo_model import make_zoo_tarball
 
 # The archive names the model server offers (tests/integration/images/*.py ask for these).
 ZOO = "tiny_ssd.tar.gz"
@@ -49,11 +49,6 @@ def images(pytestconfig: pytest.Config) -> dict[str, localimages.Image]:
         return localimages.ensure(localimages.DEFAULT)
 
 
-@pytest.fixture(scope="session")
-def zoo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_zoo_savedmodel(tmp_path_factory.mktemp("zoo") / "saved_model")
-
-
 def _unsafe(path: Path, *members: tarfile.TarInfo) -> None:
     with tarfile.open(path, "w:gz") as tar:
         for info in members:
@@ -61,19 +56,18 @@ def _unsafe(path: Path, *members: tarfile.TarInfo) -> None:
 
 
 @pytest.fixture(scope="session")
-def model_server(zoo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatedFileServer]:
+def model_server(zoo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatedFileServer]:
     """Serves the Zoo tarball and two unsafe archives on 127.0.0.1 only."""
     root = tmp_path_factory.mktemp("www")
-    make_zoo_tarball(zoo_model, root / ZOO)
+    make_zoo_tarball(zoo_model_dir, root / ZOO)
     escape = tarfile.TarInfo("tiny/../../escaped.txt")
     escape.size = 5
     link = tarfile.TarInfo("tiny/saved_model")
     link.type, link.linkname = tarfile.SYMTYPE, "../../.."
     _unsafe(root / TRAVERSAL, escape)
     _unsafe(root / SYMLINK_OUT, link)
-    server = GatedFileServer(root)
-    yield server
-    server.close()
+    with serving(root) as server:
+        yield server
 
 
 @dataclass(frozen=True)

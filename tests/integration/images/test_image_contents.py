@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
+
+from localprocs import REPO
 
 from detector_operator import builders
 from tests.support import except_clauses
@@ -60,3 +63,11 @@ def test_server_images_python_is_the_bases(images):
         assert version == "(3, 11, 2)" and has_filters == "False", done.stdout
     else:
         assert version.startswith("(3, 11,"), done.stdout
+
+
+def test_server_image_reports_pyprojects_version(images):
+    """The image copies the sources without installing them: the version reaches
+    inference_server.__version__ (server metadata, gRPC ServerMetadata) from the build argument."""
+    done = podman("run", "--rm", "--read-only", "--entrypoint", '["python"]', images["server-cpu"].ref, "-c",
+                  "import inference_server; print(inference_server.__version__)")
+    assert done.stdout.strip() == tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]

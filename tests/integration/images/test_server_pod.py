@@ -41,10 +41,10 @@ def server_pod(server_pods, tmp_path_factory) -> Iterator[RunningPod]:
 
 
 @pytest.fixture(scope="module")
-def local_server(zoo_model, server_pod, tmp_path_factory) -> Iterator[ServerProcess]:
+def local_server(zoo_model_dir, server_pod, tmp_path_factory) -> Iterator[ServerProcess]:
     """The same model and settings as a local process (the pod's env names the model)."""
     name = server_pod.pod.pod.containers[0].env["DETECTOR_MODEL_NAME"]
-    server = ServerProcess(str(zoo_model), "--model-name", name, log_dir=tmp_path_factory.mktemp("local-server"))
+    server = ServerProcess(str(zoo_model_dir), "--model-name", name, log_dir=tmp_path_factory.mktemp("local-server"))
     try:
         yield server.wait_ready()
     finally:

@@ -1,27 +1,16 @@
-"""Fixtures for the server's integration tests: one tiny SavedModel per session, one shared server."""
+"""Fixtures for the server's integration tests: one shared server over the session's tiny SavedModel
+(zoo_model_dir, tests/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.server_process import SHARED_MAX_BODY, TEST_MODEL_NAME, ServerProcess
-from tests.support.zoo_model import build_zoo_savedmodel, make_zoo_tarball
 
 MODEL_NAME = TEST_MODEL_NAME
 
-
-
-@pytest.fixture(scope="session")
-def zoo_model_dir(tmp_path_factory) -> Path:
-    return build_zoo_savedmodel(tmp_path_factory.mktemp("zoo") / "saved_model")
-
-
-@pytest.fixture(scope="session")
-def zoo_tarball(zoo_model_dir, tmp_path_factory) -> Path:
-    return make_zoo_tarball(zoo_model_dir, tmp_path_factory.mktemp("zoo-tar") / "tiny_ssd.tar.gz")
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from inference_server import storage
 from tests.support.disk_watch import Watched, run_watched
 from tests.support.hostile_archives import GiB, MiB, escaping_link_tar, sparse_tar, zip_bomb
 from tests.support.images import encode, picture
-from tests.support.object_stores import GatedFileServer, moto_s3, s3_client
+from tests.support.object_stores import moto_s3, s3_client, serving
 from tests.support.pods import LocalPod, plan, pod_template
 
 # The model volume of these pods: the downloader may hold half of it unpacked (the archive
@@ -47,12 +47,9 @@ def make_pod(spec: dict, workdir: Path, secrets: dict[str, dict[str, str]] | Non
 
 
 @pytest.fixture
-def www(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    server = GatedFileServer(root, forbidden={"private.tar.gz"}, cut_short={"short.tar.gz"})
-    yield root, server
-    server.close()
+def www(file_server):
+    server = file_server({}, forbidden={"private.tar.gz"}, cut_short={"short.tar.gz"})
+    return server.root, server
 
 
 def refused(done: Watched, reason: str) -> str:
@@ -200,11 +197,9 @@ def sweep_site(tmp_path_factory, zoo_model_dir):
     shutil.copy(root / "good.tar.gz", root / "short.tar.gz")
     with open(root / "huge.tar.gz", "wb") as f:  # announced by Content-Length: refused before reading
         f.truncate(CAP + 1)
-    server = GatedFileServer(root, forbidden={"private.tar.gz"}, cut_short={"short.tar.gz"})
-    with moto_s3() as env:
+    with serving(root, forbidden={"private.tar.gz"}, cut_short={"short.tar.gz"}) as server, moto_s3() as env:
         s3_client(env).create_bucket(Bucket="models")
         yield server, env["AWS_ENDPOINT_URL_S3"]
-    server.close()
 
 
 CASE_NAMES = list(sweep_cases("http://h:1", "h:2", "h:3", "http://h:4"))

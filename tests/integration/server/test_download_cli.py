@@ -12,7 +12,7 @@ import pytest
 
 from inference_server import download, labels
 from tests.support.images import encode, picture
-from tests.support.object_stores import GatedFileServer, gcs_emulator, moto_s3, s3_client
+from tests.support.object_stores import gcs_emulator, moto_s3, s3_client
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -83,19 +83,15 @@ def test_unreachable_s3_endpoint_is_one_line(tmp_path):
     ("empty.tar.gz", "no saved_model.pb inside"),
     ("private.tar.gz", "access denied: HTTP 403"),
 ])
-def test_failures_exit_1_with_one_actionable_line(tmp_path, uri_suffix, expected):
+def test_failures_exit_1_with_one_actionable_line(tmp_path, file_server, uri_suffix, expected):
     import tarfile
 
-    www = tmp_path / "www"
-    www.mkdir()
-    (www / "junk.bin").write_bytes(b"not a model")
-    with tarfile.open(www / "empty.tar.gz", "w:gz") as tar:
-        tar.add(www / "junk.bin", arcname="model/readme.txt")
-    server = GatedFileServer(www, forbidden={"private.tar.gz"})
-    try:
-        done = run_cli("--model-uri", f"{server.url}/{uri_suffix}", "--dest", str(tmp_path / "model"))
-    finally:
-        server.close()
+    (tmp_path / "junk.bin").write_bytes(b"not a model")
+    with tarfile.open(tmp_path / "empty.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "junk.bin", arcname="model/readme.txt")
+    server = file_server({"junk.bin": tmp_path / "junk.bin", "empty.tar.gz": tmp_path / "empty.tar.gz"},
+                         forbidden={"private.tar.gz"})
+    done = run_cli("--model-uri", f"{server.url}/{uri_suffix}", "--dest", str(tmp_path / "model"))
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("model download failed:") and expected in lines[0]
@@ -123,15 +119,10 @@ def test_secrets_in_the_uri_stay_out_of_the_message(tmp_path, capsys):
     assert "model download failed" in err and "hunter2" not in err and "s3cr3t" not in err
 
 
-def test_a_download_cut_short_says_so(zoo_tarball, tmp_path):
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "m.tar.gz").write_bytes(zoo_tarball.read_bytes())
+def test_a_download_cut_short_says_so(zoo_tarball, tmp_path, file_server):
     size = zoo_tarball.stat().st_size
-    server = GatedFileServer(tmp_path / "www", cut_short={"m.tar.gz"})
-    try:
-        done = run_cli("--model-uri", f"{server.url}/m.tar.gz?X-Amz-Signature=secret", "--dest", str(tmp_path / "model"))
-    finally:
-        server.close()
+    server = file_server({"m.tar.gz": zoo_tarball}, cut_short={"m.tar.gz"})
+    done = run_cli("--model-uri", f"{server.url}/m.tar.gz?X-Amz-Signature=secret", "--dest", str(tmp_path / "model"))
     assert done.returncode == 1
     assert f"download cut short: got {size // 2} of {size} bytes" in done.stderr
     assert "EOFError" not in done.stderr and "secret" not in done.stderr

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from tests.support.images import encode, picture
-from tests.support.object_stores import GatedFileServer
 from tests.support.pods import LocalPod, plan, pod_template
 
 PBTXT = 'item { id: 1 display_name: "walker" }\nitem { id: 3 display_name: "wagon" }\n'
@@ -25,15 +24,8 @@ CASES = {
 
 
 @pytest.fixture
-def files(tmp_path, zoo_tarball):
-    root = tmp_path / "www"
-    root.mkdir()
-    shutil.copy(zoo_tarball, root / "tiny_ssd.tar.gz")
-    for name, text, _ in CASES.values():
-        (root / name).write_text(text)
-    server = GatedFileServer(root)
-    yield server
-    server.close()
+def files(file_server, zoo_tarball):
+    return file_server({"tiny_ssd.tar.gz": zoo_tarball, **{name: text for name, text, _ in CASES.values()}})
 
 
 def labels_found(pod: LocalPod, model: str) -> set[str]:

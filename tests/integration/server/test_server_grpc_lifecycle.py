@@ -5,7 +5,6 @@ taken port stops the server with the reason."""
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import socket
 import threading
@@ -19,7 +18,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import localprocs
 from tests.support.images import picture
-from tests.support.object_stores import GatedFileServer
 
 SERVICES = ["", "inference.GRPCInferenceService", "tensorflow.serving.PredictionService",
             "tensorflow.serving.ModelService"]
@@ -32,12 +30,8 @@ def health(target: str, service: str = "") -> str:
 
 
 @pytest.fixture
-def gated_model(tmp_path, zoo_tarball):
-    (tmp_path / "www").mkdir()
-    shutil.copy(zoo_tarball, tmp_path / "www" / "tiny_ssd.tar.gz")
-    server = GatedFileServer(tmp_path / "www", gated={"tiny_ssd.tar.gz"})
-    yield server
-    server.close()
+def gated_model(file_server, zoo_tarball):
+    return file_server({"tiny_ssd.tar.gz": zoo_tarball}, gated={"tiny_ssd.tar.gz"})
 
 
 def test_health_is_serving_only_once_the_model_is_ready(server_factory, gated_model):

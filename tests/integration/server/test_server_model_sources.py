@@ -6,21 +6,15 @@ import httpx
 import pytest
 
 from tests.support.images import encode, picture
-from tests.support.object_stores import GatedFileServer, gcs_emulator, gcs_upload, moto_s3, s3_client
+from tests.support.object_stores import gcs_emulator, gcs_upload, moto_s3, s3_client
 
 PNG = {"content-type": "image/png"}
 
 
 @pytest.fixture
-def gated_http(tmp_path, zoo_tarball):
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "tiny_ssd.tar.gz").write_bytes(zoo_tarball.read_bytes())
-    (tmp_path / "www" / "label_map.pbtxt").write_text(
-        "".join(f'item {{ id: {i} name: "n{i}" display_name: "thing-{i}" }}\n' for i in range(1, 91))
-    )
-    server = GatedFileServer(tmp_path / "www", gated={"tiny_ssd.tar.gz"})
-    yield server
-    server.close()
+def gated_http(file_server, zoo_tarball):
+    label_map = "".join(f'item {{ id: {i} name: "n{i}" display_name: "thing-{i}" }}\n' for i in range(1, 91))
+    return file_server({"tiny_ssd.tar.gz": zoo_tarball, "label_map.pbtxt": label_map}, gated={"tiny_ssd.tar.gz"})
 
 
 def test_http_model_ready_only_after_download_load_and_warm_up(server_factory, gated_http):

@@ -11,9 +11,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.support.server_process import TEST_MODEL_NAME, ServerProcess
-from tests.support.zoo_model import build_zoo_savedmodel
+from localprocs import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
@@ -27,9 +26,8 @@ def chromium_executable() -> str:
 
 
 @pytest.fixture(scope="module")
-def web_server(tmp_path_factory) -> Iterator[ServerProcess]:
-    model = build_zoo_savedmodel(tmp_path_factory.mktemp("web-zoo") / "saved_model")
-    server = ServerProcess(model.as_uri(), "--model-name", TEST_MODEL_NAME, log_dir=tmp_path_factory.mktemp("web-server"))
+def web_server(zoo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(zoo_model_dir.as_uri(), "--model-name", TEST_MODEL_NAME, log_dir=tmp_path_factory.mktemp("web-server"))
     try:
         yield server.wait_ready(timeout=120)
     finally:

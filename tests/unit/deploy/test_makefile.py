@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
+from localprocs import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 
 
 def test_every_phony_target_exists_has_help_text_and_appears_in_make_help():

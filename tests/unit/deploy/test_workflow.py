@@ -1,11 +1,11 @@
 """The CI workflow: actionlint-clean, runs the README's test command, builds both images."""
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import localimages
+import localprocs
 import yaml
 
 from detector_operator import settings
@@ -16,8 +16,7 @@ WORKFLOWS = sorted((REPO / ".github/workflows").glob("*.yml"))
 
 
 def actionlint_binary() -> Path:
-    cache = Path(os.environ.get("DETECTOR_CACHE", Path.home() / ".cache/detector-operator"))
-    binary = cache / "bin/actionlint"
+    binary = localprocs.BIN_DIR / "actionlint"
     assert binary.exists(), "actionlint missing: run hack/install-actionlint.sh (make test does)"
     return binary
 

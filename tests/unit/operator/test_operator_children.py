@@ -14,7 +14,7 @@ from detector_operator import builders, children, handlers, kube, models, rbacge
 from detector_operator.settings import Settings
 from detector_operator.views import Detector, Observed
 
-from .test_operator_sync import KEY, Operator, RecordingKube, World
+from .test_operator_sync import KEY, Operator, RecordingKube, World, settled
 
 
 def config_map(owner: builders.Owner, spec: models.ObjectDetectorSpec, settings: Settings) -> dict[str, Any] | None:
@@ -66,13 +66,6 @@ def setup(with_config_map):
     op.syncer.close()
 
 
-async def settled(world, client, op):
-    await op.request(KEY)
-    world.children_appear()
-    await op.request(KEY)
-    client.calls.clear()
-
-
 async def test_a_new_kind_in_the_table_is_applied_with_the_others(setup):
     world, client, op = setup
     await op.request(KEY)
@@ -83,7 +76,7 @@ async def test_a_new_kind_in_the_table_is_applied_with_the_others(setup):
 
 async def test_a_new_kind_edited_by_someone_else_is_repaired(setup):
     world, client, op = setup
-    await settled(world, client, op)
+    await settled(setup)
     await op.request(KEY)
     assert client.writes() == []  # as desired: nothing to do
     world.config_map = (("model", "gs://someone/else"),)
@@ -93,7 +86,7 @@ async def test_a_new_kind_edited_by_someone_else_is_repaired(setup):
 
 async def test_a_new_kind_deleted_by_hand_is_recreated(setup):
     world, client, op = setup
-    await settled(world, client, op)
+    await settled(setup)
     world.config_map = None
     op.child_deleted(KEY, "ConfigMap")
     await op.request(KEY)
@@ -102,7 +95,7 @@ async def test_a_new_kind_deleted_by_hand_is_recreated(setup):
 
 async def test_an_optional_kind_the_spec_no_longer_wants_is_deleted(setup):
     world, client, op = setup
-    await settled(world, client, op)
+    await settled(setup)
     world.detector = Detector("ns", "cams", "u1", 2, {"modelUri": "gs://b/m", "replicas": 0}, {})
     await op.request(KEY)
     assert ("delete", "configmaps", "cams-detector") in client.calls

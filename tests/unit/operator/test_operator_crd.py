@@ -1,13 +1,12 @@
 """The CRD in crds/ is generated from the pydantic models and must not drift from them."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import yaml
 
 from detector_operator import crdgen
+from localprocs import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 CRD_FILE = REPO / "crds" / "objectdetectors.vision.mlops.dev.yaml"
 
 

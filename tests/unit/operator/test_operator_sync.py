@@ -2,7 +2,6 @@
 client and API server are exercised in tests/integration/operator)."""
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
@@ -97,6 +96,16 @@ def setup():
     rec.syncer.close()
 
 
+async def settled(setup):
+    """The detector synced once, its children then seen by the watches, synced again: the steady
+    state a user's later edits start from. The calls so far are forgotten."""
+    world, client, rec = setup
+    await rec.request(KEY)
+    world.children_appear()
+    await rec.request(KEY)
+    client.calls.clear()
+
+
 async def test_first_sync_creates_children_records_an_event_and_writes_status(setup):
     world, client, rec = setup
     await rec.request(KEY)
@@ -108,10 +117,7 @@ async def test_first_sync_creates_children_records_an_event_and_writes_status(se
 
 async def test_nothing_changed_means_no_writes(setup):
     world, client, rec = setup
-    await rec.request(KEY)
-    world.children_appear()
-    await rec.request(KEY)
-    client.calls.clear()
+    await settled(setup)
     for _ in range(3):
         await rec.request(KEY)
     assert client.writes() == []
@@ -127,10 +133,7 @@ async def test_restarted_operator_reapplies_quietly_and_keeps_a_correct_status(s
 
 async def test_spec_change_is_applied_with_an_updated_event(setup):
     world, client, rec = setup
-    await rec.request(KEY)
-    world.children_appear()
-    await rec.request(KEY)
-    client.calls.clear()
+    await settled(setup)
     world.detector = Detector("ns", "cams", "u1", 2, {"modelUri": "gs://b/other"}, {})
     await rec.request(KEY)
     assert ("apply", "Deployment") in client.calls and ("event", "Updated") in client.calls
@@ -138,10 +141,7 @@ async def test_spec_change_is_applied_with_an_updated_event(setup):
 
 async def test_deleted_child_is_recreated_after_checking_its_owner_still_exists(setup):
     world, client, rec = setup
-    await rec.request(KEY)
-    world.children_appear()
-    await rec.request(KEY)
-    client.calls.clear()
+    await settled(setup)
     world.deployment = None
     rec.child_deleted(KEY, "Deployment")
     await rec.request(KEY)
@@ -163,10 +163,7 @@ async def test_children_of_a_detector_being_deleted_are_not_recreated(setup):
     # Foreground deletion (Argo CD's prune): the garbage collector deletes the children while
     # the detector still exists with a deletionTimestamp; re-creating them would fight it.
     world, client, rec = setup
-    await rec.request(KEY)
-    world.children_appear()
-    await rec.request(KEY)
-    client.calls.clear()
+    await settled(setup)
     client.deleting = True
     world.deployment = None
     rec.child_deleted(KEY, "Deployment")
@@ -183,10 +180,7 @@ async def test_a_detector_seen_deleting_gets_no_apply_and_no_status(setup):
 
 async def test_deployment_edited_by_someone_else_is_reapplied(setup):
     world, client, rec = setup
-    await rec.request(KEY)
-    world.children_appear(generation=1)
-    await rec.request(KEY)
-    client.calls.clear()
+    await settled(setup)
     world.children_appear(generation=2)  # e.g. `kubectl scale deploy` bumped the generation
     await rec.request(KEY)
     assert ("apply", "Deployment") in client.calls and ("event", "DriftRepaired") in client.calls
@@ -194,10 +188,7 @@ async def test_deployment_edited_by_someone_else_is_reapplied(setup):
 
 async def test_service_edited_by_someone_else_is_reapplied(setup):
     world, client, rec = setup
-    await rec.request(KEY)
-    world.children_appear()
-    await rec.request(KEY)
-    client.calls.clear()
+    await settled(setup)
     world.service = ServiceView("NodePort", world.service.selector + (("extra", "x"),),
                                 (("http", 9999, "http", "TCP"),))
     await rec.request(KEY)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from inference_server.errors import BadInput, TooLarge, UnsupportedMediaType, status_code
 from inference_server.limits import Limits
-from inference_server.protocol import detect, v1, v2
+from inference_server.protocol import detect, v1, v2, v2_binary
 from tests.support.images import encode, picture
 
 
@@ -75,7 +75,8 @@ def test_v2_flat_data_is_reshaped_and_outputs_can_be_chosen():
     )
     batch = v2.decode_infer(request)
     assert batch.shape == (1, 2, 2, 3) and batch[0, 1, 1, 2] == 11
-    answer = v2.encode_infer("m", request, outputs(1))
+    content, _ = v2_binary.encode_infer("m", request, outputs(1))  # what /infer answers with
+    answer = v2.InferResponse.model_validate_json(content)
     assert [o.name for o in answer.outputs] == ["num_detections"]
     assert answer.outputs[0].shape == [1] and answer.outputs[0].data == [3.0]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from inference_server.config import parse_args
+from inference_server.config import ServerConfig, parse_args
 
 
 def test_environment_variables_configure_the_server_and_flags_beat_them():
@@ -58,3 +58,16 @@ def test_every_server_setting_in_the_crd_reaches_a_server_flag_and_names_its_def
         quoted = re.search(r"default (\d+)\)", field.description or "")
         if quoted:
             assert int(quoted.group(1)) == config._DEFAULTS[name], f"{name}: description says {quoted.group(0)}"
+
+
+def test_help_states_the_defaults_the_server_uses(capsys):
+    """`--help` shows ServerConfig's own defaults (and a variable's value when it is set)."""
+    with pytest.raises(SystemExit):
+        parse_args(["--help"], {})
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for name in ("model_name", "host", "port", "grpc_port", "max_batch_size", "batch_timeout_ms",
+                 "score_threshold", "max_detections", "max_body_bytes"):
+        assert f"(default: {getattr(ServerConfig, name)}" in shown, name
+    with pytest.raises(SystemExit):
+        parse_args(["--help"], {"DETECTOR_PORT": "8000"})
+    assert "(default: 8000) [env DETECTOR_PORT]" in " ".join(capsys.readouterr().out.split())
