@@ -176,3 +176,15 @@ def test_a_termination_message_with_credentials_reaches_neither_status_nor_event
 def test_a_spec_error_quoting_a_signed_url_is_masked():
     st = status(spec_error="the API server rejected Deployment x: env: https://h/m?sig=5ec7e75167a7 invalid")
     assert "5ec7e75167a7" not in cond(st, "Ready")["message"] and "https://h/m" in cond(st, "Ready")["message"]
+
+
+def test_a_forbidden_spec_is_not_ready_and_degraded_with_the_refusal():
+    st = compute_status(
+        generation=3, replicas=1, deployment=dep(ready=1), pods=(), previous_conditions=(), now=T0,
+        selector="a=b", addresses=None, spec_error="spec.image 'x' is not from an allowed registry",
+        spec_error_reason="Forbidden")
+    # Old children may still serve, but not this spec: Ready says so.
+    assert (cond(st, "Ready")["status"], cond(st, "Ready")["reason"]) == ("False", "Forbidden")
+    assert cond(st, "Ready")["message"] == "spec.image 'x' is not from an allowed registry"
+    assert (cond(st, "Degraded")["status"], cond(st, "Degraded")["reason"]) == ("True", "Forbidden")
+    assert cond(st, "Progressing")["status"] == "False"
