@@ -111,7 +111,10 @@ def placement_refusals(spec: models.ObjectDetectorSpec) -> list[str]:
 
 def referenced_secrets(spec: models.ObjectDetectorSpec) -> list[tuple[str, str]]:
     """(field, Secret name) for every Secret the pods would read."""
-    return [("spec.credentialsSecret", spec.credentials_secret)] if spec.credentials_secret else []
+    found = [("spec.credentialsSecret", spec.credentials_secret)] if spec.credentials_secret else []
+    if spec.model_uri_from is not None:
+        found.append(("spec.modelUriFrom.secretKeyRef.name", spec.model_uri_from.secret_key_ref.name))
+    return found
 
 
 def refusals(spec: models.ObjectDetectorSpec, settings: Settings) -> list[str]:

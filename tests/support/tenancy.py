@@ -65,6 +65,10 @@ FORBIDDEN = [
 ]
 # Refused by the admission policy by name; the operator refuses the same Secret by its label.
 FORBIDDEN_SECRET = Case("secret-name", {"credentialsSecret": "prod-db-password"}, "spec.credentialsSecret")
+# The URI from a Secret key instead of modelUri (the test drops modelUri).
+FORBIDDEN_URI_SECRET = Case("model-uri-secret-name", {
+    "modelUri": None, "modelUriFrom": {"secretKeyRef": {"name": "prod-db-password", "key": "url"}}},
+    "spec.modelUriFrom.secretKeyRef.name")
 
 ALLOWED = Case("allowed", {
     "image": "ghcr.io/vision-mlops/detector-server:0.2.0-cpu",

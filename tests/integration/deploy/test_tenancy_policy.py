@@ -93,9 +93,12 @@ def test_params(installed: str) -> Iterator[str]:
 
 
 @pytest.mark.cluster
-@pytest.mark.parametrize("case", [*tenancy.FORBIDDEN, tenancy.FORBIDDEN_SECRET], ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [*tenancy.FORBIDDEN, tenancy.FORBIDDEN_SECRET, tenancy.FORBIDDEN_URI_SECRET],
+                         ids=lambda c: c.id)
 def test_each_forbidden_spec_is_refused_by_kubectl_apply_with_its_message(test_params, namespace, case):
-    result = apply(namespace, detector("tenant", **case.spec), check=False)
+    obj = detector("tenant", **case.spec)
+    obj["spec"] = {k: v for k, v in obj["spec"].items() if v is not None}
+    result = apply(namespace, obj, check=False)
     message = refused(result)
     assert message, f"{case.id} was admitted"
     assert case.field in message, message

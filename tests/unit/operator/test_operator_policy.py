@@ -109,3 +109,10 @@ def test_tenancy_settings_from_the_environment():
 def test_bad_tenancy_settings_fail_with_the_variable_name(env):
     with pytest.raises(SettingsError, match=next(iter(env))):
         Settings.from_env(env)
+
+
+def test_every_secret_the_pods_read_is_checked_for_the_label():
+    both = models.parse_spec({"modelUriFrom": {"secretKeyRef": {"name": "signed-url", "key": "uri"}},
+                              "credentialsSecret": "s3"})
+    assert policy.referenced_secrets(both) == [("spec.credentialsSecret", "s3"),
+                                               ("spec.modelUriFrom.secretKeyRef.name", "signed-url")]
