@@ -171,8 +171,8 @@ def test_the_operators_account_cannot_write_into_the_clusters_own_namespaces(ins
     # RBAC (a ClusterRole) allows it everywhere; the scope policy takes kube-system back out.
     result = kubectl(*deployment, "-n", "kube-system", kubeconfig=config, check=False)
     assert result.returncode != 0
-    assert (f"ValidatingAdmissionPolicy '{SCOPE}'" in result.stderr
-            and "the detector operator does not write deployments in namespace kube-system" in result.stderr), result.stderr
+    assert f"ValidatingAdmissionPolicy '{SCOPE}'" in result.stderr, result.stderr
+    assert "the detector operator does not write deployments in namespace kube-system" in result.stderr
     service = kubectl("create", "service", "clusterip", "x-detector", "--tcp=80:80", "--dry-run=server",
                       "-n", "kube-public", kubeconfig=config, check=False)
     assert "does not write services in namespace kube-public" in service.stderr, service.stderr

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from detector_operator import builders, models
 from detector_operator.settings import Settings
+
 from tests.support.kube import apply, detector, kubectl, kubectl_json
 
 
@@ -27,7 +27,8 @@ def built(namespace: str, od: dict) -> dict:
 @pytest.mark.cluster
 @pytest.mark.parametrize("network_policy", [
     None,
-    {"allowFrom": [{"namespaceSelector": {"matchLabels": {"team": "web"}}, "podSelector": {"matchLabels": {"app": "ui"}}},
+    {"allowFrom": [{"namespaceSelector": {"matchLabels": {"team": "web"}},
+                    "podSelector": {"matchLabels": {"app": "ui"}}},
                    {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
      "egress": [{"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [443]}]},
     {"allowFrom": [], "egress": []},

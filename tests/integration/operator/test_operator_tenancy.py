@@ -31,7 +31,8 @@ def test_a_spec_the_settings_forbid_is_forbidden_with_an_event_and_no_children(o
         "spec.serviceType LoadBalancer is not allowed: the operator allows ClusterIP")
     assert "spec.tolerations[0] (operator Exists without a key) tolerates every taint" in ready["message"]
     od = kubectl_json("get", "od", "exfil", "-n", namespace)
-    assert {c["type"]: (c["status"], c["reason"]) for c in od["status"]["conditions"]}["Degraded"] == ("True", "Forbidden")
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in od["status"]["conditions"]}
+    assert conditions["Degraded"] == ("True", "Forbidden")
     assert warning(namespace, "exfil", "Forbidden")["message"] == ready["message"]
     assert no_deployment(namespace, "exfil")
     assert kubectl("get", "service", "exfil-detector", "-n", namespace, check=False).returncode != 0

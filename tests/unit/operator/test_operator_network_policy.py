@@ -33,8 +33,8 @@ def test_by_default_only_the_same_namespace_reaches_the_inference_ports_and_moni
         },
     }
     # The ports are the pod's named container ports, whatever the Service's spec.port says.
-    container_ports = {p["name"] for p in builders.deployment(
-        OWNER, models.parse_spec({"modelUri": "gs://b/m"}), SETTINGS)["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    pod = builders.deployment(OWNER, models.parse_spec({"modelUri": "gs://b/m"}), SETTINGS)["spec"]["template"]["spec"]
+    container_ports = {p["name"] for p in pod["containers"][0]["ports"]}
     assert {p["port"] for p in INFERENCE_PORTS} == container_ports
 
 
@@ -65,13 +65,13 @@ def test_the_monitoring_namespace_comes_from_the_operators_settings():
 
 def test_egress_is_open_unless_restricted_then_dns_plus_the_rules():
     assert "egress" not in policy()["spec"]
-    spec = policy(egress=[{"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [443]},
-                          {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "minio"}}}]}])["spec"]
+    minio = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "minio"}}}
+    spec = policy(egress=[{"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [443]}, {"to": [minio]}])["spec"]
     assert spec["policyTypes"] == ["Ingress", "Egress"]
     assert spec["egress"] == [
         {"to": [builders.DNS_PEER], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
         {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"port": 443, "protocol": "TCP"}]},
-        {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "minio"}}}]},
+        {"to": [minio]},
     ]
     # An empty list: DNS only (a pvc:// model downloads nothing).
     assert policy(egress=[])["spec"]["egress"] == [{"to": [builders.DNS_PEER], "ports": builders.DNS_PORTS}]
