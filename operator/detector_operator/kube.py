@@ -239,6 +239,16 @@ class Kube:
         except NotFound:
             return None
 
+    async def get_metadata(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """Only an object's metadata (PartialObjectMetadata): a Secret's labels without its data,
+        so no secret value ever reaches this process."""
+        try:
+            return await self.request(
+                "GET", path(kind, namespace, name),
+                accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
+        except NotFound:
+            return None
+
     async def delete(self, resource: str | Resource, namespace: str, name: str) -> None:
         """Delete one object; already gone is fine (a delete repeated before the watch caught up)."""
         try:
