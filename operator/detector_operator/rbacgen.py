@@ -80,9 +80,9 @@ def _rule_text(rule: Rule) -> str:
 HEADERS = {
     "cluster": (
         "# Least privilege for the operator: only the verbs and resources it uses. Secrets only by\n"
-        "# name (get, metadata), no ConfigMaps; deletes only of optional child kinds (children go with their ObjectDetector\n"
-        "# through owner references). Rules grouped as in kopf's deployment-rbac.yaml: Framework (kopf\n"
-        "# itself), Application (ours).\n"
+        "# name (get, metadata), no ConfigMaps; deletes only of optional child kinds (children go with\n"
+        "# their ObjectDetector through owner references). Rules grouped as in kopf's\n"
+        "# deployment-rbac.yaml: Framework (kopf itself), Application (ours).\n"
     ),
     "namespaced": (
         "# The base ClusterRole's namespaced rules, granted in this namespace only. Left out, on purpose:\n"
