@@ -347,3 +347,54 @@ def pod_disruption_budget(owner: Owner, spec: models.ObjectDetectorSpec) -> dict
         "spec": availability.disruption_budget(spec, selector_labels(owner.name)),
     }
 
+# DNS for a detector whose egress is restricted: the cluster DNS pods (kube-dns / CoreDNS's usual
+# labels in kube-system).
+DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+DNS_PORTS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+
+
+def network_policy(owner: Owner, spec: models.ObjectDetectorSpec, settings: Settings) -> dict[str, Any] | None:
+    """The NetworkPolicy <name>-detector, or None when spec.networkPolicy.enabled is false.
+
+    Ingress: the http and grpc container ports from spec.networkPolicy.allowFrom (default: pods of
+    the same namespace), and the http port from the monitoring namespace of the operator's settings:
+    /metrics is served on the http port and NetworkPolicy is L4, so that namespace reaches the whole
+    http port, the inference API included. Egress: unrestricted unless spec.networkPolicy.egress is
+    set (then DNS plus those rules): the init container's download needs the model store, which a
+    NetworkPolicy can name only by IP, and init container and server share one pod network.
+    """
+    wanted = spec.network_policy or models.NetworkPolicySettings()
+    if not wanted.enabled:
+        return None
+    inference_ports = [{"port": HTTP_PORT_NAME, "protocol": "TCP"}, {"port": GRPC_PORT_NAME, "protocol": "TCP"}]
+    ingress: list[dict[str, Any]] = []
+    # allowFrom: [] means nobody (a NetworkPolicy rule with an empty `from` would mean everybody).
+    peers = [{"podSelector": {}}] if wanted.allow_from is None else [p.wire() for p in wanted.allow_from]
+    if peers:
+        ingress.append({"from": peers, "ports": inference_ports})
+    if settings.monitoring_namespace_labels:
+        ingress.append({
+            "from": [{"namespaceSelector": {"matchLabels": dict(settings.monitoring_namespace_labels)}}],
+            "ports": [{"port": HTTP_PORT_NAME, "protocol": "TCP"}],
+        })
+    policy_spec: dict[str, Any] = {
+        "podSelector": {"matchLabels": selector_labels(owner.name)},
+        "policyTypes": ["Ingress"],
+        "ingress": ingress,
+    }
+    if wanted.egress is not None:
+        policy_spec["policyTypes"] = ["Ingress", "Egress"]
+        policy_spec["egress"] = [{"to": [DNS_PEER], "ports": DNS_PORTS}] + [
+            {"to": [p.wire() for p in rule.to],
+             **({"ports": [{"port": port, "protocol": "TCP"} for port in rule.ports]} if rule.ports else {})}
+            for rule in wanted.egress
+        ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(owner),
+        "spec": policy_spec,
+    }

@@ -16,7 +16,7 @@ from typing import Any
 
 from detector_operator import builders, models
 from detector_operator.settings import Settings
-from detector_operator.views import DeploymentView, DisruptionBudgetView, PodView, ServiceView
+from detector_operator.views import DeploymentView, DisruptionBudgetView, NetworkPolicyView, PodView, ServiceView
 
 # builder(owner, spec, settings) -> the manifest, or None (optional kinds only: not wanted for
 # this spec, so an existing one is deleted).
@@ -136,6 +136,13 @@ DISRUPTION_BUDGET = Kind(
         "and kept in shape by server-side apply (patch; create for the first apply). Deletion is the "
         "garbage collector's job.",
 )
+NETWORK_POLICY = Kind(
+    "NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies", index="networkpolicies",
+    view=NetworkPolicyView.of, build=builders.network_policy, optional=True, drifted=generation_moved,
+    why="who may reach the detector's pods (spec.networkPolicy), watched into an index and kept in "
+        "shape by server-side apply (patch; create for the first apply); deleted when "
+        "spec.networkPolicy.enabled is false.",
+)
 POD = Kind(
     "Pod", "", "v1", "pods", index="pods", view=PodView.of, many=True,
     why="read the server pods to tell ModelLoadFailed, Unschedulable and crash loops apart.",
@@ -143,7 +150,7 @@ POD = Kind(
 
 # In apply order (the children do not depend on each other; the order only makes logs and
 # tests predictable).
-KINDS: list[Kind] = [SERVICE, DEPLOYMENT, DISRUPTION_BUDGET, POD]
+KINDS: list[Kind] = [SERVICE, DEPLOYMENT, DISRUPTION_BUDGET, NETWORK_POLICY, POD]
 
 
 def built() -> list[Kind]:

@@ -42,6 +42,7 @@ AUTH_CHECK_SECONDS = 10.0
 # time so the table stays the one owner); other layers may pass a Resource of their own.
 OTHER_KINDS: dict[str, Resource] = {
     "PersistentVolumeClaim": Resource("/api/v1", "persistentvolumeclaims"),
+    "Secret": Resource("/api/v1", "secrets"),
     "Event": Resource("/api/v1", "events"),
     models.KIND: Resource(f"/apis/{models.GROUP}/{models.VERSION}", models.PLURAL),
 }
@@ -180,21 +181,23 @@ class Kube:
         body: Any = None,
         params: dict[str, str] | None = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body)
         auth = await self.authorization()
-        status, text = await self._send(method, url_path, data, params, content_type, auth)
+        status, text = await self._send(method, url_path, data, params, content_type, auth, accept)
         if status == 401:
-            status, text = await self._send(method, url_path, data, params, content_type, await self._reauthorize(auth))
+            status, text = await self._send(
+                method, url_path, data, params, content_type, await self._reauthorize(auth), accept)
         if status >= 400:
             raise error_for(status, text)
         return json.loads(text) if text else {}
 
     async def _send(
         self, method: str, url_path: str, data: str | None, params: dict[str, str] | None, content_type: str,
-        auth: str | None,
+        auth: str | None, accept: str = "application/json",
     ) -> tuple[int, str]:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if auth:
             headers["Authorization"] = auth
         if data is not None:
@@ -234,6 +237,16 @@ class Kube:
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return await self.request("GET", path(kind, namespace, name))
+        except NotFound:
+            return None
+
+    async def get_metadata(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """Only an object's metadata (PartialObjectMetadata): a Secret's labels without its data,
+        so no secret value ever reaches this process."""
+        try:
+            return await self.request(
+                "GET", path(kind, namespace, name),
+                accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
         except NotFound:
             return None
 

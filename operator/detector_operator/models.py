@@ -334,6 +334,79 @@ class Toleration(_Model):
     )
 
 
+class LabelSelectorRequirement(_Model):
+    """One expression of a label selector (meta/v1 LabelSelectorRequirement)."""
+
+    key: str = Field(..., description="The label key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        ..., description="In, NotIn, Exists or DoesNotExist.")
+    values: list[Annotated[str, Field(description="A label value.")]] | None = Field(
+        None, description="Values for In and NotIn.")
+
+
+class LabelSelector(_Model):
+    """A label selector (meta/v1 LabelSelector); empty selects everything."""
+
+    match_labels: dict[str, str] | None = Field(None, description="Labels that must all match.")
+    match_expressions: list[LabelSelectorRequirement] | None = Field(
+        None, description="Expressions that must all match.")
+
+
+class IPBlock(_Model):
+    """A CIDR range (networking/v1 IPBlock)."""
+
+    cidr: str = Field(..., description="For example 10.0.0.0/8 or 0.0.0.0/0.")
+    except_: list[Annotated[str, Field(description="A CIDR.")]] | None = Field(
+        None, alias="except", description="CIDRs left out of the range.")
+
+
+class NetworkPeer(_Model):
+    """Who may connect (networking/v1 NetworkPolicyPeer): pods by their namespace's labels and/or
+    their own labels, or an IP range. A podSelector alone means pods of the detector's namespace."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "has(self.namespaceSelector) || has(self.podSelector) || has(self.ipBlock)",
+         "message": "a peer needs a namespaceSelector, a podSelector or an ipBlock"},
+        {"rule": "!has(self.ipBlock) || !(has(self.namespaceSelector) || has(self.podSelector))",
+         "message": "an ipBlock peer stands alone (no namespaceSelector or podSelector beside it)"},
+    ]})
+
+    namespace_selector: LabelSelector | None = Field(None, description="Namespaces by label.")
+    pod_selector: LabelSelector | None = Field(None, description="Pods by label.")
+    ip_block: IPBlock | None = Field(None, description="An IP range (clients outside the cluster).")
+
+
+class EgressRule(_Model):
+    """Where the pods may connect (the model download, a label map)."""
+
+    to: list[NetworkPeer] = Field(..., min_length=1, description="Destinations.")
+    ports: list[Annotated[int, Field(ge=1, le=65535, description="A TCP port.")]] | None = Field(
+        None, description="TCP ports at those destinations; every port when omitted.")
+
+
+class NetworkPolicySettings(_Model):
+    """The NetworkPolicy <name>-detector the operator keeps beside the detector's pods."""
+
+    enabled: bool = Field(True, description="false: no NetworkPolicy (every pod may reach the detector).")
+    allow_from: list[NetworkPeer] | None = Field(
+        None,
+        description=(
+            "Who may reach the http and grpc ports. Omitted: pods in the detector's own namespace. "
+            "An empty list: nobody but the monitoring namespace the operator's settings name "
+            "(which may reach the http port, /metrics included: NetworkPolicy cannot tell URL paths apart)."
+        ),
+    )
+    egress: list[EgressRule] | None = Field(
+        None,
+        description=(
+            "Omitted: outbound traffic is not restricted (the downloader must reach the model's "
+            "store, whose address a NetworkPolicy cannot name by host). Set: DNS plus these rules "
+            "only, e.g. the object store's CIDR on port 443; an empty list allows DNS alone "
+            "(enough for pvc:// models)."
+        ),
+    )
+
+
 MODEL_URI_ONE_OF: dict[str, Any] = {
     "rule": "has(self.modelUri) != has(self.modelUriFrom)",
     "message": "set exactly one of modelUri and modelUriFrom (a Secret key holding the URI, for pre-signed URLs)",
@@ -470,6 +543,14 @@ class ObjectDetectorSpec(_Model):
         description=(
             "Secret whose keys become environment variables of the downloader and the server "
             "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3, ...)."
+        ),
+    )
+
+    network_policy: NetworkPolicySettings | None = Field(
+        None,
+        description=(
+            "Ingress (and optionally egress) limits for the detector's pods; on by default: only "
+            "pods of the same namespace reach the inference ports."
         ),
     )
 

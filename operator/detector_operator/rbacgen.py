@@ -57,7 +57,13 @@ def rules(scope: str) -> list[Rule]:
     ]
     owned = [Rule(k.group, k.plural, tuple(k.verbs), why=f"Application: {k.why}") for k in children.KINDS]
     reads = [Rule("", "persistentvolumeclaims", ("get",),
-                  why="Application: check that a pvc:// model's claim exists (ClaimNotFound) before deploying.")]
+                  why="Application: check that a pvc:// model's claim exists (ClaimNotFound) before deploying."),
+             Rule("", "secrets", ("get",),
+                  why="Application: check that a Secret the spec names (credentialsSecret, modelUriFrom) "
+                      "carries the opt-in label (policy.py), read by name as metadata only "
+                      "(PartialObjectMetadata). No list or watch: the operator cannot enumerate Secrets. "
+                      "Whoever may create Deployments can mount any Secret of the namespace, so this adds "
+                      "no reach the operator lacked; the label stops tenants from borrowing that reach.")]
     return [r for r in fixed + owned + reads if cluster or not r.cluster_only]
 
 
@@ -73,10 +79,10 @@ def _rule_text(rule: Rule) -> str:
 
 HEADERS = {
     "cluster": (
-        "# Least privilege for the operator: only the verbs and resources it uses. No Secrets, no\n"
-        "# ConfigMaps; deletes only of optional child kinds (children go with their ObjectDetector\n"
-        "# through owner references). Rules grouped as in kopf's deployment-rbac.yaml: Framework (kopf\n"
-        "# itself), Application (ours).\n"
+        "# Least privilege for the operator: only the verbs and resources it uses. Secrets only by\n"
+        "# name (get, metadata), no ConfigMaps; deletes only of optional child kinds (children go with\n"
+        "# their ObjectDetector through owner references). Rules grouped as in kopf's\n"
+        "# deployment-rbac.yaml: Framework (kopf itself), Application (ours).\n"
     ),
     "namespaced": (
         "# The base ClusterRole's namespaced rules, granted in this namespace only. Left out, on purpose:\n"

@@ -18,6 +18,8 @@ from redaction import scrub
 READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
 SERVING = "Serving"
 INVALID_SPEC = "InvalidSpec"
+# The operator's settings forbid what the spec asks for (policy.py): an image, a Secret, a node...
+FORBIDDEN = "Forbidden"
 CLAIM_NOT_FOUND = "ClaimNotFound"
 UNSCHEDULABLE = "Unschedulable"
 MODEL_LOAD_FAILED = "ModelLoadFailed"
@@ -30,7 +32,7 @@ ROLLOUT_COMPLETE = "RolloutComplete"
 ROLLOUT_BLOCKED = "RolloutBlocked"
 
 # Ready reasons that need a person (Degraded=True, a Warning Event); the rest are on the way or fine.
-FAILURES = frozenset({INVALID_SPEC, CLAIM_NOT_FOUND, UNSCHEDULABLE, MODEL_LOAD_FAILED, SERVER_CRASH_LOOPING})
+FAILURES = frozenset({INVALID_SPEC, FORBIDDEN, CLAIM_NOT_FOUND, UNSCHEDULABLE, MODEL_LOAD_FAILED, SERVER_CRASH_LOOPING})
 # Ready reasons a detector rests in until something changes.
 SETTLED = FAILURES | {SERVING, SCALED_TO_ZERO}
 
@@ -147,22 +149,24 @@ def compute_status(
     addresses: Mapping[str, str] | None,
     spec_error: str | None = None,
     serving_note: str | None = None,
+    spec_error_reason: str = INVALID_SPEC,
 ) -> dict[str, Any]:
     """The full `.status` of an ObjectDetector.
 
     addresses: where clients reach the Service (builders.service_addresses: url, grpcAddress).
     spec_error: why the spec cannot be served (schema, or the API server refused a child);
-    it wins over everything the children show.
+    it wins over everything the children show. spec_error_reason: its Ready reason, InvalidSpec
+    or Forbidden (the operator's settings forbid it).
     serving_note: what a serving detector's Ready message adds (availability.single_replica_note).
     """
     pods = list(pods)
     ready_count = deployment.ready_replicas if deployment else 0
-    problem = (INVALID_SPEC, spec_error) if spec_error else failure(pods)
+    problem = (spec_error_reason, spec_error) if spec_error else failure(pods)
     pending = None if spec_error else rollout_pending(deployment, replicas)
     blocked = rollout_blocked(deployment, pending, problem, ready_count)
 
     if spec_error:
-        ready = condition(READY, False, INVALID_SPEC, spec_error, generation=generation)
+        ready = condition(READY, False, spec_error_reason, spec_error, generation=generation)
     elif replicas == 0:
         ready = condition(READY, False, SCALED_TO_ZERO, "spec.replicas is 0", generation=generation)
     elif ready_count >= replicas:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from detector_operator import availability, builders, children, kube, models, status
+from detector_operator import availability, builders, children, kube, models, policy, status
 from detector_operator.settings import Settings
 from detector_operator.views import Key, Observed
 from redaction import scrub
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 SETTLE_SECONDS = 1.0
 DETAIL_SECONDS = 10.0
 ANNOUNCING = ("Created", "Updated")  # actions whose Event also tells of the rollout they start
+# Secrets are not watched: a detector refused for its Secret's label looks again this often, so
+# labelling the Secret is enough to let it through.
+SECRET_RECHECK_SECONDS = 30.0
 
 
 @dataclass
@@ -67,6 +70,7 @@ class SyncContext:
     owner: builders.Owner
     spec: models.ObjectDetectorSpec | None
     spec_error: str | None = None
+    spec_error_reason: str = status.INVALID_SPEC
     # Every built kind's manifest by kind (children.desired); None: an optional kind not wanted.
     desired: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     digest: str = ""
@@ -203,7 +207,15 @@ class Syncer:
             ctx.digest = digest_of(ctx.desired)
             ctx.state.deleted &= {kind for kind, obj in ctx.desired.items() if obj is not None}
             reason = why_apply(ctx)
-            if reason and ctx.state.deleted and not await self._owner_still_exists(ctx):
+            # A spec that was never applied (its digest is not the state's) is checked before it
+            # is; children of an earlier, allowed spec stay as they are.
+            refusal = "; ".join(policy.refusals(ctx.spec, self.settings))
+            if not refusal and reason:
+                refusal = await self._secret_refusal(ctx)
+            if refusal:
+                ctx.spec_error, ctx.spec_error_reason = refusal, status.FORBIDDEN
+                reason = None
+            elif reason and ctx.state.deleted and not await self._owner_still_exists(ctx):
                 # Children vanish also when their owner is being deleted: never re-create those.
                 self.forget(key)
                 return
@@ -212,7 +224,7 @@ class Syncer:
                 if reason.event in ANNOUNCING and not ctx.spec_error and self.later:
                     self.later(key, SETTLE_SECONDS)  # the status then shows how the cluster took it
                     return
-            elif ctx.state.apply_error:
+            elif ctx.state.apply_error and not refusal:
                 ctx.spec_error = ctx.state.apply_error
         await self._write_status(ctx)
 
@@ -229,6 +241,31 @@ class Syncer:
             return SyncContext(key, seen, state, owner, models.parse_spec(od.spec))
         except models.InvalidSpec as e:
             return SyncContext(key, seen, state, owner, None, spec_error=str(e))
+
+    async def _secret_refusal(self, ctx: SyncContext) -> str:
+        """Why a Secret the spec names may not be used ("" when all may): it must carry the
+        opt-in label. Read as metadata only; a refusal is looked at again in a while."""
+        label = self.settings.secret_opt_in_label
+        assert ctx.spec is not None
+        if label is None:
+            return ""
+        found = []
+        for field_name, name in policy.referenced_secrets(ctx.spec):
+            try:
+                meta = await self.kube.get_metadata("Secret", ctx.owner.namespace, name)
+            except kube.Forbidden as e:
+                if e.namespace_terminating:
+                    raise
+                found.append(f"{field_name} {name!r}: the operator may not read the Secret's labels to "
+                             f"check {label[0]}={label[1]} (RBAC: get secrets): {e.message}")
+                continue
+            labels = None if meta is None else (meta.get("metadata", {}).get("labels") or {})
+            message = policy.secret_refusal(field_name, name, ctx.owner.namespace, labels, label)
+            if message:
+                found.append(message)
+        if found and self.later:
+            self.later(ctx.key, SECRET_RECHECK_SECONDS)
+        return "; ".join(found)
 
     async def _owner_still_exists(self, ctx: SyncContext) -> bool:
         current = await self.kube.get(models.KIND, ctx.owner.namespace, ctx.owner.name)
@@ -296,6 +333,7 @@ class Syncer:
             addresses=builders.service_addresses(ctx.owner, spec, self.settings.cluster_domain) if spec else None,
             spec_error=ctx.spec_error,
             serving_note=availability.single_replica_note(spec) if spec else None,
+            spec_error_reason=ctx.spec_error_reason,
         )
         if all(current.get(k) == v for k, v in new.items()):
             return

@@ -98,6 +98,17 @@ class DisruptionBudgetView:
 
 
 @dataclass(frozen=True)
+class NetworkPolicyView:
+    """A NetworkPolicy's spec generation: a spec write by someone else moves it past ours."""
+
+    generation: int
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> NetworkPolicyView:
+        return cls(generation=body.get("metadata", {}).get("generation", 0))
+
+
+@dataclass(frozen=True)
 class PodView:
     name: str
     ready: bool

@@ -63,13 +63,30 @@ def test_operator_under_its_service_account_serves_a_sample_in_a_restricted_name
 
 
 @pytest.mark.cluster
-def test_operator_service_account_cannot_read_secrets(operator_under_sa: RunningOperator, namespace: str):
+def test_operator_service_account_cannot_list_secrets(operator_under_sa: RunningOperator, namespace: str):
     # The same token works for what the operator needs ...
     assert operator_under_sa.sa_kubectl("get", "objectdetectors", "-n", namespace).returncode == 0
-    # ... and is refused Secrets, in a namespace and cluster-wide.
+    # ... and may not list or watch Secrets, in a namespace or cluster-wide ...
     for scope in (["-n", namespace], ["-A"], ["-n", operator_under_sa.namespace]):
         result = operator_under_sa.sa_kubectl("get", "secrets", *scope, check=False)
         assert result.returncode != 0
         assert "Forbidden" in result.stderr and "cannot list resource \"secrets\"" in result.stderr, result.stderr
+    # ... only get one by name (to read a credentialsSecret's opt-in label, as metadata).
     result = operator_under_sa.sa_kubectl("get", "secret", "anything", "-n", namespace, check=False)
-    assert "Forbidden" in result.stderr, result.stderr
+    assert "NotFound" in result.stderr and "Forbidden" not in result.stderr, result.stderr
+
+
+@pytest.mark.cluster
+def test_operator_under_its_service_account_checks_a_credentials_secrets_label(
+        operator_under_sa: RunningOperator, namespace: str):
+    kubectl("create", "secret", "generic", "detector-s3", "-n", namespace, "--from-literal=AWS_ACCESS_KEY_ID=k")
+    kubectl("label", "secret", "detector-s3", "-n", namespace, "vision.mlops.dev/detector-credentials=true")
+    sample = yaml.safe_load(SAMPLE.read_text())
+    sample["metadata"]["name"] = "with-creds"
+    sample["spec"]["credentialsSecret"] = "detector-s3"
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(sample))
+    wait_ready(namespace, "with-creds", timeout=90)
+    pod = kubectl_json("get", "deployment", "with-creds-detector", "-n", namespace)["spec"]["template"]["spec"]
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "detector-s3"}}]
+    denials = rbac_denials(operator_under_sa.log_text())
+    assert not denials, "\n".join(denials[:5])

@@ -330,24 +330,39 @@ def test_connections_beyond_the_cap_get_503_until_one_closes(strict_server):
 
 
 def test_grpc_calls_beyond_the_cap_get_resource_exhausted(strict_server):
-    """Six calls at once against a cap of 4: those beyond it are refused, the rest answered."""
+    """Six calls at once against a cap of 4: those beyond it are refused, the rest answered.
+
+    The six start together (a barrier); on a loaded machine a burst can still be spread so thin that
+    no two calls overlap, so up to three bursts are sent: without the cap none is ever refused."""
     slow = filled([1, 2048, 2048, 3], value=9)
-    codes: list[grpc.StatusCode] = []
 
-    def call(predict) -> None:
-        try:
-            predict(slow, timeout=60)
-            codes.append(grpc.StatusCode.OK)
-        except grpc.RpcError as exc:
-            codes.append(exc.code())
+    def burst(predict) -> list[grpc.StatusCode]:
+        codes: list[grpc.StatusCode] = []
+        start = threading.Barrier(6)
 
-    with grpc.insecure_channel(strict_server.grpc_target) as channel:
-        predict = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
-        callers = [threading.Thread(target=call, args=(predict,)) for _ in range(6)]
+        def call() -> None:
+            start.wait(30)
+            try:
+                predict(slow, timeout=60)
+                codes.append(grpc.StatusCode.OK)
+            except grpc.RpcError as exc:
+                codes.append(exc.code())
+
+        callers = [threading.Thread(target=call) for _ in range(6)]
         for t in callers:
             t.start()
         for t in callers:
             t.join(120)
-    assert codes.count(grpc.StatusCode.OK) >= 1, codes
-    assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes and set(codes) <= {
-        grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+        return codes
+
+    with grpc.insecure_channel(strict_server.grpc_target) as channel:
+        predict = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
+        bursts = []
+        for _ in range(3):
+            codes = burst(predict)
+            bursts.append(codes)
+            assert codes.count(grpc.StatusCode.OK) >= 1, codes
+            assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+            if grpc.StatusCode.RESOURCE_EXHAUSTED in codes:
+                break
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED in bursts[-1], bursts

@@ -96,14 +96,25 @@ def test_every_namespaced_object_lands_in_the_operators_namespace(rendered, over
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_rbac_grants_no_secrets_no_wildcards_and_no_deletes(rendered, overlay):
+def test_rbac_grants_no_secret_listing_no_wildcards_and_deletes_only_optional_children(rendered, overlay):
+    from detector_operator import children
+
+    # An optional child (a NetworkPolicy switched off in the spec) is deleted by the operator; the
+    # others go by garbage collection, so nothing else may be deleted.
+    deletable = {k.plural for k in children.KINDS if k.optional}
     roles = [o for o in rendered[overlay] if o["kind"] in ("Role", "ClusterRole")]
     assert roles
     for role in roles:
         for rule in role["rules"]:
-            assert "secrets" not in rule["resources"] and "configmaps" not in rule["resources"]
+            # Secrets: get by name only (the opt-in label of a credentialsSecret, read as metadata);
+            # never list or watch, so the operator cannot enumerate them.
+            if "secrets" in rule["resources"]:
+                assert rule["resources"] == ["secrets"] and rule["verbs"] == ["get"], rule
+            assert "configmaps" not in rule["resources"]
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
-            assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+            assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+            if "delete" in rule["verbs"]:
+                assert set(rule["resources"]) <= deletable, rule
 
 
 def test_namespaced_overlay_watches_its_own_namespace_with_a_role_only(rendered):
@@ -141,3 +152,43 @@ def test_crds_kustomization_lists_every_generated_crd():
 def test_crds_sync_before_the_operator_in_argo_cd():
     for crd in (o for o in render("deploy/base") if o["kind"] == "CustomResourceDefinition"):
         assert crd["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == "-1"
+
+
+TENANCY_POLICY = "objectdetector-tenancy.vision.mlops.dev"
+
+
+def test_production_installs_the_tenancy_policy_bound_to_its_params_in_the_operators_namespace(rendered):
+    objects = rendered["production"]
+    policy = find(objects, "ValidatingAdmissionPolicy", TENANCY_POLICY)
+    binding = find(objects, "ValidatingAdmissionPolicyBinding", TENANCY_POLICY)
+    params = find(objects, "ConfigMap", "detector-tenancy")
+    namespace = find(objects, "Namespace")["metadata"]["name"]
+    assert binding["spec"]["policyName"] == TENANCY_POLICY and binding["spec"]["validationActions"] == ["Deny"]
+    assert binding["spec"]["paramRef"] == {"name": "detector-tenancy", "namespace": namespace,
+                                           "parameterNotFoundAction": "Deny"}
+    assert params["metadata"]["namespace"] == namespace
+    assert policy["spec"]["paramKind"] == {"apiVersion": "v1", "kind": "ConfigMap"}
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    # Every params key the policy reads is in the ConfigMap, and nothing else is.
+    import re
+    read = set(re.findall(r"params\.\?data\.\?(\w+)", yaml.safe_dump(policy["spec"])))
+    assert read == set(params["data"])
+
+
+def test_tenancy_params_default_to_the_operators_own_defaults(rendered):
+    from detector_operator.settings import Settings
+
+    params = find(rendered["production"], "ConfigMap", "detector-tenancy")["data"]
+    env = {e["name"]: e["value"] for e in operator_container(rendered["production"])["env"] if "value" in e}
+    operator = Settings.from_env(env)
+    assert tuple(params["allowedRegistries"].split(",")) == operator.image_sources
+    assert params["allowedServiceAccounts"] == ",".join(operator.allowed_service_accounts) == ""
+    assert operator.allowed_service_types == ("ClusterIP",)
+    assert params["loadBalancerNamespaces"] == params["nodePortNamespaces"] == ""
+
+
+# namespaced: a team without cluster-wide rights cannot install it; dev: local experiments use
+# kwok's simulation annotations and capture InvalidSpec for the Argo CD health testdata.
+@pytest.mark.parametrize("overlay", ["namespaced", "dev"])
+def test_namespaced_and_dev_overlays_leave_the_policy_out(rendered, overlay):
+    assert not [o for o in rendered[overlay] if o["kind"].startswith("ValidatingAdmissionPolicy")]

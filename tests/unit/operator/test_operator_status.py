@@ -249,3 +249,15 @@ def test_a_serving_note_is_added_to_the_ready_message_only_while_serving():
     serving = status(deployment=dep(), serving_note=note)
     assert cond(serving, "Ready")["message"] == f"1/1 replicas ready; {note}"
     assert note not in cond(status(deployment=dep(ready=0), serving_note=note), "Ready")["message"]
+
+
+def test_a_forbidden_spec_is_not_ready_and_degraded_with_the_refusal():
+    st = compute_status(
+        generation=3, replicas=1, deployment=dep(ready=1), pods=(), previous_conditions=(), now=T0,
+        selector="a=b", addresses=None, spec_error="spec.image 'x' is not from an allowed registry",
+        spec_error_reason="Forbidden")
+    # Old children may still serve, but not this spec: Ready says so.
+    assert (cond(st, "Ready")["status"], cond(st, "Ready")["reason"]) == ("False", "Forbidden")
+    assert cond(st, "Ready")["message"] == "spec.image 'x' is not from an allowed registry"
+    assert (cond(st, "Degraded")["status"], cond(st, "Degraded")["reason"]) == ("True", "Forbidden")
+    assert cond(st, "Progressing")["status"] == "False"

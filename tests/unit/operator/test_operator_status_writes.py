@@ -56,11 +56,11 @@ def h():
 async def test_after_creating_the_children_the_status_waits_for_the_clusters_answer(h):
     await h.sync()
     assert h.writes() == [("apply", "Service"), ("apply", "Deployment"), ("apply", "PodDisruptionBudget"),
-                          ("event", "Created")]
+                          ("apply", "NetworkPolicy"), ("event", "Created")]
     assert h.later == [(KEY, sync.SETTLE_SECONDS)]
     h.world.children_appear()  # by then the pod is ready (kwok, a small model)
     await h.sync()
-    assert h.writes()[4:] == [("status", "Serving")]  # one status write, no second Event
+    assert h.writes()[5:] == [("status", "Serving")]  # one status write, no second Event
 
 
 async def test_progress_details_wait_but_a_reason_change_is_written_at_once(h):

@@ -8,7 +8,14 @@ import pytest
 from detector_operator import kube
 from detector_operator.settings import Settings
 from detector_operator.sync import Syncer
-from detector_operator.views import DeploymentView, Detector, DisruptionBudgetView, Observed, ServiceView
+from detector_operator.views import (
+    DeploymentView,
+    Detector,
+    DisruptionBudgetView,
+    NetworkPolicyView,
+    Observed,
+    ServiceView,
+)
 from detector_operator.workqueue import WorkQueue
 
 KEY = ("ns", "cams")
@@ -21,6 +28,7 @@ class RecordingKube:
         self.generation = 1
         self.exists = True
         self.deleting = False
+        self.secrets: dict[str, dict[str, str]] = {}  # name -> labels
 
     async def apply(self, obj):
         if self.fail_apply:
@@ -45,6 +53,11 @@ class RecordingKube:
         meta = {"uid": "u1", **({"deletionTimestamp": "2026-01-01T00:00:00Z"} if self.deleting else {})}
         return {"metadata": meta} if self.exists else None
 
+    async def get_metadata(self, kind, namespace, name):
+        self.calls.append(("get", kind))
+        labels = self.secrets.get(name)
+        return None if labels is None else {"metadata": {"name": name, "labels": labels}}
+
     def writes(self):
         return [c for c in self.calls if c[0] != "get"]
 
@@ -57,15 +70,18 @@ class World:
         self.deployment: DeploymentView | None = None
         self.service: ServiceView | None = None
         self.budget: DisruptionBudgetView | None = None
+        self.network_policy: NetworkPolicyView | None = None
 
     def lookup(self, key):
         return Observed(self.detector if key == KEY else None,
                         {"Deployment": self.deployment, "Service": self.service,
-                         "PodDisruptionBudget": self.budget, "Pod": ()})
+                         "PodDisruptionBudget": self.budget,
+                         "NetworkPolicy": self.network_policy, "Pod": ()})
 
     def children_appear(self, generation=1):
         self.deployment = DeploymentView(generation, generation, 1, 1, 1, 1)
         self.budget = DisruptionBudgetView(generation)
+        self.network_policy = NetworkPolicyView(generation)
         self.service = ServiceView("ClusterIP", (("app.kubernetes.io/name", "object-detector"),
                                                  ("vision.mlops.dev/detector", "cams")),
                                    (("http", 8080, "http", "TCP"), ("grpc", 9000, "grpc", "TCP")))
@@ -75,8 +91,8 @@ class Operator:
     """The syncer behind its work queue, as handlers.py wires them; `request` also waits for the
     Events posted in the background, so assertions see them."""
 
-    def __init__(self, client, world, **queue_options):
-        self.syncer = Syncer(client, Settings(), world.lookup, clock=lambda: "2026-01-01T00:00:00Z")
+    def __init__(self, client, world, settings=None, **queue_options):
+        self.syncer = Syncer(client, settings or Settings(), world.lookup, clock=lambda: "2026-01-01T00:00:00Z")
         self.queue = WorkQueue(self.syncer.run, **queue_options)
 
     async def request(self, key):
@@ -111,7 +127,7 @@ async def test_first_sync_creates_children_records_an_event_and_writes_status(se
     await rec.request(KEY)
     # The Created Event already tells of the rollout: no second Event for "Deploying".
     assert client.writes() == [("apply", "Service"), ("apply", "Deployment"), ("apply", "PodDisruptionBudget"),
-                               ("status", "Deploying"),
+                               ("apply", "NetworkPolicy"), ("status", "Deploying"),
                                ("event", "Created")]
 
 
@@ -239,3 +255,60 @@ async def test_unreachable_api_server_is_retried_with_backoff_and_the_retry_repa
 class _Handle:
     def cancel(self):
         pass
+
+
+async def test_a_spec_the_settings_forbid_is_forbidden_with_a_warning_and_nothing_applied(setup):
+    world, client, rec = setup
+    world.detector = Detector("ns", "cams", "u1", 1, {"modelUri": "gs://b/m", "image": "attacker/exfil:1",
+                                                      "serviceType": "LoadBalancer"}, {})
+    await rec.request(KEY)
+    assert client.writes() == [("status", "Forbidden"), ("event", "Forbidden")]
+    # Settled: no hot loop, no second Event.
+    client.calls.clear()
+    await rec.request(KEY)
+    assert client.writes() == []
+
+
+async def test_a_forbidden_change_leaves_the_running_children_as_they_are(setup):
+    world, client, rec = setup
+    await rec.request(KEY)
+    world.children_appear()
+    await rec.request(KEY)
+    client.calls.clear()
+    world.detector = Detector("ns", "cams", "u1", 2, {"modelUri": "gs://b/m", "serviceType": "NodePort"}, {})
+    await rec.request(KEY)
+    assert client.writes() == [("status", "Forbidden"), ("event", "Forbidden")]
+    # Back to an allowed spec equal to the applied one: nothing to apply, serving again.
+    world.detector = Detector("ns", "cams", "u1", 3, {"modelUri": "gs://b/m"}, {})
+    client.calls.clear()
+    await rec.request(KEY)
+    assert client.writes() == [("status", "Serving"), ("event", "Serving")]
+
+
+async def test_a_credentials_secret_needs_the_opt_in_label_and_is_looked_at_again(setup):
+    world, client, _ = setup
+    later = []
+    rec = Operator(client, world)
+    rec.syncer.later = lambda key, seconds: later.append(seconds)
+    world.detector = Detector("ns", "cams", "u1", 1, {"modelUri": "gs://b/m", "credentialsSecret": "prod-db"}, {})
+    client.secrets["prod-db"] = {"team": "payments"}
+    await rec.request(KEY)
+    assert ("apply", "Deployment") not in client.calls
+    assert ("status", "Forbidden") in client.calls and ("event", "Forbidden") in client.calls
+    assert 30.0 in later  # Secrets are not watched: look again
+    client.secrets["prod-db"] = {"vision.mlops.dev/detector-credentials": "true"}
+    client.calls.clear()
+    await rec.request(KEY)
+    assert ("apply", "Deployment") in client.calls and ("event", "Created") in client.calls
+    rec.queue.close()
+    rec.syncer.close()
+
+
+async def test_without_an_opt_in_label_setting_the_secret_is_not_read(setup):
+    world, client, _ = setup
+    rec = Operator(client, world, settings=Settings.from_env({"DETECTOR_SECRET_OPT_IN_LABEL": "*"}))
+    world.detector = Detector("ns", "cams", "u1", 1, {"modelUri": "gs://b/m", "credentialsSecret": "s3"}, {})
+    await rec.request(KEY)
+    assert ("get", "Secret") not in client.calls and ("apply", "Deployment") in client.calls
+    rec.queue.close()
+    rec.syncer.close()

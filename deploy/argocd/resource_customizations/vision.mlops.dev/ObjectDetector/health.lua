@@ -27,7 +27,7 @@ if generation ~= nil and status.observedGeneration ~= generation then
 end
 
 -- The operator sets Degraded=True for what will not heal by waiting: ModelLoadFailed,
--- Unschedulable, InvalidSpec, ClaimNotFound, ServerCrashLooping.
+-- Unschedulable, InvalidSpec, Forbidden, ClaimNotFound, ServerCrashLooping.
 local degraded = condition(status.conditions, "Degraded")
 if degraded ~= nil and degraded.status == "True" then
   hs.status = "Degraded"
@@ -39,6 +39,7 @@ end
 -- by Ready's reason alone. The same reasons as the operator's status.FAILURES (a unit test checks).
 local failures = {
   ClaimNotFound = true,
+  Forbidden = true,
   InvalidSpec = true,
   ModelLoadFailed = true,
   ServerCrashLooping = true,
