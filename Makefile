@@ -17,7 +17,7 @@ help: ## this list
 	  /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ##@ The two commands
-demo: venv tools argocd ## the main job: control plane with CPU and GPU nodes, CRD, operator, samples Ready, a detection answered
+demo: venv tools argocd kind-tools ## the main job: a detector applied on kind answers from its own pod; GPU placement and Argo CD on simulated nodes
 	@bash hack/demo.sh
 
 test: venv tools argocd kind-tools test-tools images ## the whole test suite, as CI runs it (.ci/run); the kind tests included

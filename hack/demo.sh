@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The main job, end to end on this machine: a local control plane with simulated CPU and GPU
-# nodes, the CRD, the operator, the sample ObjectDetectors Ready, and a real inference server
-# answering a detection request, then (DEMO_GITOPS=0 skips it) a detector delivered by a real
-# Argo CD from a local git repository. Leaves everything running; `make demo-down` stops it all.
-# Ports: free ones are chosen (DEMO_SERVER_PORT, DEMO_MODEL_PORT, DEMO_GRPC_PORT and
+# The main job, end to end on this machine, in two parts:
+# 1. Real: deploy/kind/up.sh (a kind cluster with real kubelets, the operator in-cluster, a model
+#    server on the kind network, cpu-detector applied with kubectl and Ready in namespace 'demo'),
+#    then a detection answered by that detector's own pod through its Service
+#    (kubectl port-forward svc/cpu-detector-detector).
+# 2. Simulated: GPU placement on the local control plane's kwok nodes, which run no containers, so
+#    the GPU samples there are labelled simulated and their `Serving` is the simulated lifecycle's;
+#    then (DEMO_GITOPS=0 skips it) a detector delivered by a real Argo CD, on the same kwok nodes.
+# Leaves everything running; `make demo-down` stops it all (kind-down included).
+# Ports: free ones are chosen (DEMO_SERVER_PORT, the port-forward's local port, and
 # DETECTOR_LIVENESS_PORT pick them instead, and must be free).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +18,12 @@ PY=$REPO/.venv/bin/python
 CLUSTER_DIR=${LOCALCLUSTER_DIR:-$REPO/.local/cluster}
 DEMO=${DEMO_DIR:-$REPO/.local/demo}
 ARGOCD_DIR=${LOCALARGOCD_DIR:-$REPO/.local/argocd}
+# The kind cluster's state dir and name, as deploy/kind/up.sh and down.sh read them.
+export LOCALKIND_DIR=${LOCALKIND_DIR:-$REPO/.local/kind}
+export LOCALKIND_NAME=${LOCALKIND_NAME:-detector-kind}
+KIND_KUBECONFIG=$LOCALKIND_DIR/kubeconfig
+# Marks what runs on kwok nodes: no container runs there, so their Serving is simulated.
+SIMULATED_LABEL=demo.mlops.dev/simulated
 export KUBECONFIG=$CLUSTER_DIR/kubeconfig
 export PATH=$REPO/.venv/bin:$PATH
 mkdir -p "$DEMO"
@@ -60,11 +71,38 @@ wait_own() {  # name, url, seconds
 
 # Every port is settled before anything starts: a taken one stops the demo at once.
 LIVENESS_PORT=$(port_for operator "operator's liveness endpoint" "${DETECTOR_LIVENESS_PORT:-}")
-MODEL_PORT=$(port_for model-files "model file server" "${DEMO_MODEL_PORT:-}")
-SERVER_PORT=$(port_for server "inference server (HTTP)" "${DEMO_SERVER_PORT:-}")
-GRPC_PORT=$(port_for server-grpc "inference server (gRPC)" "${DEMO_GRPC_PORT:-}" server)
+SERVER_PORT=$(port_for port-forward "detector's port-forward (HTTP)" "${DEMO_SERVER_PORT:-}")
 
-step "control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes)"
+step "REAL NODES: deploy/kind/up.sh (kind cluster, images, operator in-cluster, cpu-detector Ready)"
+DETECTORS_NAMESPACE=demo bash deploy/kind/up.sh
+KUBECONFIG=$KIND_KUBECONFIG kubectl -n demo get pods -o wide
+
+step "a detection from cpu-detector's own pod: kubectl port-forward svc/cpu-detector-detector $SERVER_PORT:8080"
+run_bg port-forward kubectl --kubeconfig "$KIND_KUBECONFIG" -n demo port-forward \
+  svc/cpu-detector-detector "$SERVER_PORT:8080" --address 127.0.0.1
+wait_own port-forward "http://127.0.0.1:$SERVER_PORT/v2/models/cpu-detector/ready" 60
+"$PY" - "$DEMO/street.jpg" <<'PY'
+import sys
+from PIL import Image, ImageDraw
+img = Image.new("RGB", (640, 480), (90, 110, 130))
+d = ImageDraw.Draw(img)
+d.rectangle((80, 200, 260, 420), fill=(200, 40, 40)); d.ellipse((360, 120, 560, 320), fill=(240, 220, 60))
+img.save(sys.argv[1], quality=90)
+PY
+echo "POST http://127.0.0.1:$SERVER_PORT/v1/models/cpu-detector:detect (a JPEG)"
+curl -fsS -X POST -H 'Content-Type: image/jpeg' --data-binary "@$DEMO/street.jpg" \
+  "http://127.0.0.1:$SERVER_PORT/v1/models/cpu-detector:detect?threshold=0.3" > "$DEMO/detections.json"
+"$PY" - "$DEMO/detections.json" <<'PY'
+import json, sys
+answer = json.load(open(sys.argv[1]))
+found = answer["detections"]
+print(f"model {answer['model']}: {len(found)} detections in a {answer['image']['width']}x{answer['image']['height']} image")
+for d in found[:5]:
+    b = d["box"]
+    print(f"  {d['label']:<12} score {d['score']:.2f}  box ({b['xmin']:.0f},{b['ymin']:.0f})-({b['xmax']:.0f},{b['ymax']:.0f})")
+PY
+
+step "SIMULATED: local control plane with kwok nodes (CPU and GPU; they run no containers)"
 "$PY" -m localcluster up --dir "$CLUSTER_DIR"
 kubectl get nodes -L nvidia.com/gpu.product
 
@@ -79,60 +117,23 @@ until kubectl get objectdetectors -A >/dev/null 2>&1; do
   sleep 0.5
 done
 
-step "operator (python -m detector_operator, watching all namespaces)"
+step "SIMULATED: operator for the kwok nodes (python -m detector_operator, watching all namespaces)"
 DETECTOR_LIVENESS_PORT=$LIVENESS_PORT run_bg operator "$PY" -m detector_operator --standalone
 wait_own operator "http://127.0.0.1:$LIVENESS_PORT/healthz" 60
 
-step "sample ObjectDetectors in namespace 'demo' (PodSecurity restricted enforced)"
-kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f -
-kubectl label namespace demo pod-security.kubernetes.io/enforce=restricted --overwrite
-kubectl -n demo apply -f samples/cpu-detector.yaml -f samples/gpu-l4-detector.yaml -f samples/gpu-a100-detector.yaml
-kubectl -n demo wait od cpu-detector gpu-l4-detector gpu-a100-detector --for=condition=Ready --timeout=120s
-kubectl -n demo get od
-kubectl -n demo get pods -o wide
-
-step "a real inference server on 127.0.0.1 with a small Zoo-signature SavedModel"
-# Simulated nodes run no containers, so the server runs here as a local process, fetching the
-# model over HTTP the way the init container does in a pod.
-if [ ! -f "$DEMO/models/tiny_ssd.tar.gz" ]; then
-  "$PY" - "$DEMO/models" <<'PY'
-import sys
-from pathlib import Path
-from tests.support.zoo_model import build_zoo_savedmodel, make_zoo_tarball
-out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
-make_zoo_tarball(build_zoo_savedmodel(out / "export"), out / "tiny_ssd.tar.gz", name="tiny_ssd")
-PY
-fi
-run_bg model-files "$PY" -m http.server "$MODEL_PORT" --bind 127.0.0.1 --directory "$DEMO/models"
-wait_own model-files "http://127.0.0.1:$MODEL_PORT/tiny_ssd.tar.gz" 30
-run_bg server "$PY" -m inference_server --model-uri "http://127.0.0.1:$MODEL_PORT/tiny_ssd.tar.gz" \
-  --model-name tiny-ssd --host 127.0.0.1 --port "$SERVER_PORT" --grpc-port "$GRPC_PORT"
-# Ours, not a stranger on the port: it serves the model this demo loaded.
-wait_own server "http://127.0.0.1:$SERVER_PORT/v2/models/tiny-ssd/ready" 120
-
-step "a detection request: POST /v1/models/tiny-ssd:detect with a JPEG"
-"$PY" - "$DEMO/street.jpg" <<'PY'
-import sys
-from PIL import Image, ImageDraw
-img = Image.new("RGB", (640, 480), (90, 110, 130))
-d = ImageDraw.Draw(img)
-d.rectangle((80, 200, 260, 420), fill=(200, 40, 40)); d.ellipse((360, 120, 560, 320), fill=(240, 220, 60))
-img.save(sys.argv[1], quality=90)
-PY
-curl -fsS -X POST -H 'Content-Type: image/jpeg' --data-binary "@$DEMO/street.jpg" \
-  "http://127.0.0.1:$SERVER_PORT/v1/models/tiny-ssd:detect?threshold=0.3" > "$DEMO/detections.json"
-"$PY" - "$DEMO/detections.json" <<'PY'
-import json, sys
-answer = json.load(open(sys.argv[1]))
-found = answer["detections"]
-print(f"model {answer['model']}: {len(found)} detections in a {answer['image']['width']}x{answer['image']['height']} image")
-for d in found[:5]:
-    b = d["box"]
-    print(f"  {d['label']:<12} score {d['score']:.2f}  box ({b['xmin']:.0f},{b['ymin']:.0f})-({b['xmax']:.0f},{b['ymax']:.0f})")
-PY
+step "SIMULATED: GPU placement, the GPU samples on simulated GPU nodes in namespace 'simulated' (no model loads: Serving there is simulated)"
+kubectl create namespace simulated --dry-run=client -o yaml | kubectl apply -f -
+kubectl label namespace simulated pod-security.kubernetes.io/enforce=restricted "$SIMULATED_LABEL=kwok" --overwrite
+kubectl -n simulated apply -f samples/gpu-l4-detector.yaml -f samples/gpu-a100-detector.yaml
+kubectl -n simulated label od gpu-l4-detector gpu-a100-detector "$SIMULATED_LABEL=kwok" --overwrite
+kubectl -n simulated annotate od gpu-l4-detector gpu-a100-detector --overwrite \
+  "$SIMULATED_LABEL=kwok nodes run no containers: this Serving is simulated, no model is downloaded or served"
+kubectl -n simulated wait od gpu-l4-detector gpu-a100-detector --for=condition=Ready --timeout=120s
+kubectl -n simulated get od -L "$SIMULATED_LABEL"
+kubectl -n simulated get pods -o wide
 
 if [ "${DEMO_GITOPS:-1}" != 0 ]; then
-  step "GitOps: a real Argo CD syncs deploy/ from a local git repository (a fork of this one)"
+  step "SIMULATED NODES, real Argo CD: it syncs deploy/ from a local git repository (a fork of this one) onto the kwok nodes"
   "$PY" -m localargocd up --dir "$ARGOCD_DIR" --kubeconfig "$KUBECONFIG"
   "$PY" -m localargocd root-app --dir "$ARGOCD_DIR" | kubectl apply -n argocd -f -
   # The root app creates the operator's app (CRDs, RBAC, Deployment), then the detectors' app.
@@ -145,15 +146,21 @@ if [ "${DEMO_GITOPS:-1}" != 0 ]; then
   done
   kubectl -n argocd get applications \
     -o custom-columns=APPLICATION:.metadata.name,SYNC:.status.sync.status,HEALTH:.status.health.status,REVISION:.status.sync.revision
+  echo "(on kwok nodes: the Serving below is simulated, nothing downloads its model)"
   kubectl -n object-detectors get od
 fi
 
 step "done in $((SECONDS - start))s"
 cat <<MSG
+  Real nodes (kind):
+  export KUBECONFIG=$KIND_KUBECONFIG
+  kubectl -n demo get od,pods -o wide     # cpu-detector, its pod on a kind worker
+  curl -X POST -H 'Content-Type: image/jpeg' --data-binary @$DEMO/street.jpg \\
+    http://127.0.0.1:$SERVER_PORT/v1/models/cpu-detector:detect   # through the port-forward
+  open http://127.0.0.1:$SERVER_PORT/     # the detector's web page, served by its pod
+  Simulated nodes (kwok) and Argo CD:
   export KUBECONFIG=$KUBECONFIG
-  kubectl -n demo get od            # the detectors
-  kubectl -n demo describe od cpu-detector
-  open http://127.0.0.1:$SERVER_PORT/   # try the web page
-  kubectl -n argocd get applications  # what Argo CD delivered (unless DEMO_GITOPS=0)
-  make demo-down                    # stop the server, the operator, Argo CD and the cluster
+  kubectl -n simulated get od -L $SIMULATED_LABEL   # GPU placement, simulated
+  kubectl -n argocd get applications      # what Argo CD delivered (unless DEMO_GITOPS=0)
+  make demo-down                          # stop the port-forward, operator, Argo CD, control plane and kind
 MSG
