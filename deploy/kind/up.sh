@@ -35,7 +35,8 @@ SERVER_IMAGE=$(sed -n 's/^server-cpu: \([^ ]*\).*/\1/p' <<<"$built")
 # registry (default): pushed to the cluster's registry, nodes pull only layers they lack;
 # load: podman save + kind load image-archive, whole images, skipped where a node has them.
 step "images into the nodes (${KIND_IMAGES:=registry})"
-names=$("$PY" -m localkind load "${KIND[@]}" --via "$KIND_IMAGES" "$OPERATOR_IMAGE" "$SERVER_IMAGE" | tee /dev/stderr)
+# tee >(cat >&2), not tee /dev/stderr: reopening /dev/stderr truncates a log file it points to.
+names=$("$PY" -m localkind load "${KIND[@]}" --via "$KIND_IMAGES" "$OPERATOR_IMAGE" "$SERVER_IMAGE" | tee >(cat >&2))
 OPERATOR_IMAGE=$(awk -v r="$OPERATOR_IMAGE" '$1 == r {print $2}' <<<"$names")
 SERVER_IMAGE=$(awk -v r="$SERVER_IMAGE" '$1 == r {print $2}' <<<"$names")
 echo "pods run $OPERATOR_IMAGE and $SERVER_IMAGE"
