@@ -68,6 +68,9 @@ def kind() -> Iterator[Kind]:
             _run_script("down.sh", env, REPO / ".local" / f"kind-test-{os.getpid()}-down.log", 600)
             raise
         up_seconds = time.monotonic() - started
+    # kubectl (tests.support.kube) reads KUBECONFIG: the kind cluster's while these tests run, the
+    # session's local control plane again after them (later packages' fixtures hold no copy).
+    previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(state / "kubeconfig")
     deployment = kubectl_json("-n", "detector-operator-dev", "get", "deployment", "detector-operator")
     env_list = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -76,6 +79,10 @@ def kind() -> Iterator[Kind]:
     try:
         yield Kind(state, state / "kubeconfig", model_url, server_image, up_seconds)
     finally:
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
         if not reuse:
             _run_script("down.sh", {**os.environ, "LOCALKIND_DIR": str(state), "LOCALKIND_NAME": "detector-kind-test"},
                         REPO / ".local" / f"kind-test-{os.getpid()}-down.log", 600)

@@ -135,7 +135,10 @@ def test_a_404_model_is_model_load_failed_with_the_downloaders_own_line_once(kin
 
 
 def test_an_image_that_does_not_exist_is_deploying_and_names_the_pull_error(kind: Kind, ns: str) -> None:
-    apply_detector(ns, "noimage", modelUri=kind.model_url, image="localhost/detector-server:no-such-tag")
+    # The server image's own repository with a tag nobody pushed: an image the operator's tenancy
+    # settings allow (its registries), which the node cannot pull.
+    missing = kind.server_image.rsplit(":", 1)[0] + ":no-such-tag"
+    apply_detector(ns, "noimage", modelUri=kind.model_url, image=missing)
 
     def pull_error() -> dict:
         ready = ready_condition(ns, "noimage")

@@ -14,10 +14,13 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 SIGNATURE = "5ec7e75167a7d00d"
 SIGNED_URL = f"https://models.s3.amazonaws.com/ssd.tar.gz?X-Amz-Credential=AKID&X-Amz-Signature={SIGNATURE}"
 FROM_SECRET = {"secretKeyRef": {"name": "model-url", "key": "url"}}
+OPT_IN_LABEL = "vision.mlops.dev/detector-credentials"
 
 
 def secret(namespace: str) -> None:
     kubectl("create", "secret", "generic", "model-url", "-n", namespace, f"--from-literal=url={SIGNED_URL}")
+    # Meant for detectors: the operator's tenancy rule (policy.py) uses no Secret without this label.
+    kubectl("label", "secret", "model-url", "-n", namespace, f"{OPT_IN_LABEL}=true")
 
 
 def uri_from_secret(name: str, **spec) -> dict:
