@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from detector_operator import builders, kube, models
 
@@ -81,15 +82,20 @@ async def theirs(namespace: str, n: int, tag: str) -> None:
 
     await config.load_kube_config()
     async with client.ApiClient() as api:
-        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
-        await bounded([lambda i=i: apps.patch_namespaced_deployment(
-            f"bench-{i}-detector", namespace, deployment(namespace, i), field_manager=FIELD_MANAGER, force=True,
-            _content_type="application/apply-patch+yaml") for i in range(n)])
-        await bounded([lambda i=i: core.patch_namespaced_config_map(
-            f"bench-{i}", namespace, {"data": {"round": tag}},
-            _content_type="application/merge-patch+json") for i in range(n)])
-        await bounded([lambda i=i: apps.read_namespaced_deployment(f"bench-{i}-detector", namespace)
-                       for i in range(n)])
+        await _generated_api_calls(client, api, namespace, n, tag)
+
+
+async def _generated_api_calls(client: Any, api: Any, namespace: str, n: int, tag: str) -> None:
+    """The same calls through either generated client (kubernetes_asyncio, kubernetes.aio)."""
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    await bounded([lambda i=i: apps.patch_namespaced_deployment(
+        f"bench-{i}-detector", namespace, deployment(namespace, i), field_manager=FIELD_MANAGER, force=True,
+        _content_type="application/apply-patch+yaml") for i in range(n)])
+    await bounded([lambda i=i: core.patch_namespaced_config_map(
+        f"bench-{i}", namespace, {"data": {"round": tag}},
+        _content_type="application/merge-patch+json") for i in range(n)])
+    await bounded([lambda i=i: apps.read_namespaced_deployment(f"bench-{i}-detector", namespace)
+                   for i in range(n)])
 
 
 async def official(namespace: str, n: int, tag: str) -> None:
@@ -97,15 +103,7 @@ async def official(namespace: str, n: int, tag: str) -> None:
 
     await config.load_kube_config(persist_config=False)
     async with client.ApiClient() as api:
-        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
-        await bounded([lambda i=i: apps.patch_namespaced_deployment(
-            f"bench-{i}-detector", namespace, deployment(namespace, i), field_manager=FIELD_MANAGER, force=True,
-            _content_type="application/apply-patch+yaml") for i in range(n)])
-        await bounded([lambda i=i: core.patch_namespaced_config_map(
-            f"bench-{i}", namespace, {"data": {"round": tag}},
-            _content_type="application/merge-patch+json") for i in range(n)])
-        await bounded([lambda i=i: apps.read_namespaced_deployment(f"bench-{i}-detector", namespace)
-                       for i in range(n)])
+        await _generated_api_calls(client, api, namespace, n, tag)
 
 
 async def setup(namespace: str, n: int) -> None:

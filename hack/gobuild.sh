@@ -12,6 +12,14 @@ start=$SECONDS
 say() { printf '[%s +%4ds] %s\n' "$TOOL" $((SECONDS - start)) "$*"; }
 
 # A heartbeat every 30 s while a long build runs, so a cold build never looks hung.
+# Debian packages by name (root, or sudo); `apt-get update` only when the first try finds nothing.
+apt_install() {
+  say "installing Debian packages: $*"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null \
+    || { $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null; }
+}
+
 with_heartbeat() {
   local label=$1; shift
   ( while sleep 30; do say "still building $label ..."; done ) &

@@ -96,10 +96,7 @@ install_debian() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   [ -x /usr/lib/git-core/git-daemon ] || missing+=(git)
   [ ${#missing[@]} = 0 ] && { say "redis-server, git-daemon: installed"; return; }
-  say "installing Debian packages: ${missing[*]}"
-  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null \
-    || { $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+  apt_install "${missing[@]}"
 }
 
 install_debian

@@ -16,7 +16,7 @@ from typing import Any
 
 from detector_operator import builders, models
 from detector_operator.settings import Settings
-from detector_operator.views import DeploymentView, DisruptionBudgetView, NetworkPolicyView, PodView, ServiceView
+from detector_operator.views import DeploymentView, GenerationView, PodView, ServiceView
 
 # builder(owner, spec, settings) -> the manifest, or None (optional kinds only: not wanted for
 # this spec, so an existing one is deleted).
@@ -130,7 +130,7 @@ DEPLOYMENT = Kind(
 )
 DISRUPTION_BUDGET = Kind(
     "PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", index="disruptionbudgets",
-    view=DisruptionBudgetView.of, build=lambda owner, spec, settings: builders.pod_disruption_budget(owner, spec),
+    view=GenerationView.of, build=lambda owner, spec, settings: builders.pod_disruption_budget(owner, spec),
     drifted=generation_moved,
     why="the pods' disruption budget (node drains evict one replica at a time), watched into an index "
         "and kept in shape by server-side apply (patch; create for the first apply). Deletion is the "
@@ -138,7 +138,7 @@ DISRUPTION_BUDGET = Kind(
 )
 NETWORK_POLICY = Kind(
     "NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies", index="networkpolicies",
-    view=NetworkPolicyView.of, build=builders.network_policy, optional=True, drifted=generation_moved,
+    view=GenerationView.of, build=builders.network_policy, optional=True, drifted=generation_moved,
     why="who may reach the detector's pods (spec.networkPolicy), watched into an index and kept in "
         "shape by server-side apply (patch; create for the first apply); deleted when "
         "spec.networkPolicy.enabled is false.",

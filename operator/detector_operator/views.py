@@ -87,24 +87,14 @@ class DeploymentView:
 
 
 @dataclass(frozen=True)
-class DisruptionBudgetView:
-    """A PodDisruptionBudget's spec generation: a write by someone else bumps it past ours."""
+class GenerationView:
+    """A child whose drift is told by its spec generation (PodDisruptionBudget, NetworkPolicy): a
+    spec write by someone else moves it past the generation of our last apply."""
 
     generation: int
 
     @classmethod
-    def of(cls, body: Mapping[str, Any]) -> DisruptionBudgetView:
-        return cls(generation=body.get("metadata", {}).get("generation", 0))
-
-
-@dataclass(frozen=True)
-class NetworkPolicyView:
-    """A NetworkPolicy's spec generation: a spec write by someone else moves it past ours."""
-
-    generation: int
-
-    @classmethod
-    def of(cls, body: Mapping[str, Any]) -> NetworkPolicyView:
+    def of(cls, body: Mapping[str, Any]) -> GenerationView:
         return cls(generation=body.get("metadata", {}).get("generation", 0))
 
 

@@ -45,7 +45,7 @@ def test_the_built_network_policy_is_accepted_and_stored_as_built(crds, namespac
 
 @pytest.mark.cluster
 def test_a_hand_edit_moves_the_network_policys_generation(crds, namespace):
-    # The drift rule of a NetworkPolicy child (views.NetworkPolicyView): generation, as for Deployments.
+    # The drift rule of a NetworkPolicy child (views.GenerationView): generation, as for Deployments.
     built(namespace, detector("guarded"))
     before = kubectl_json("get", "networkpolicy", "guarded-detector", "-n", namespace)["metadata"]["generation"]
     kubectl("patch", "networkpolicy", "guarded-detector", "-n", namespace, "--type=merge",

@@ -11,8 +11,7 @@ from detector_operator.sync import Syncer
 from detector_operator.views import (
     DeploymentView,
     Detector,
-    DisruptionBudgetView,
-    NetworkPolicyView,
+    GenerationView,
     Observed,
     ServiceView,
 )
@@ -69,8 +68,8 @@ class World:
         self.detector = Detector("ns", "cams", "u1", 1, {"modelUri": "gs://b/m"}, {})
         self.deployment: DeploymentView | None = None
         self.service: ServiceView | None = None
-        self.budget: DisruptionBudgetView | None = None
-        self.network_policy: NetworkPolicyView | None = None
+        self.budget: GenerationView | None = None
+        self.network_policy: GenerationView | None = None
 
     def lookup(self, key):
         return Observed(self.detector if key == KEY else None,
@@ -80,8 +79,8 @@ class World:
 
     def children_appear(self, generation=1):
         self.deployment = DeploymentView(generation, generation, 1, 1, 1, 1)
-        self.budget = DisruptionBudgetView(generation)
-        self.network_policy = NetworkPolicyView(generation)
+        self.budget = GenerationView(generation)
+        self.network_policy = GenerationView(generation)
         self.service = ServiceView("ClusterIP", (("app.kubernetes.io/name", "object-detector"),
                                                  ("vision.mlops.dev/detector", "cams")),
                                    (("http", 8080, "http", "TCP"), ("grpc", 9000, "grpc", "TCP")))
