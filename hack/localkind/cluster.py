@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from localimages import engine
-from localprocs import CACHE, ProcessGroup, kubectl_path, port_taken, wait_for
+from localprocs import CACHE, REPO, ProcessGroup, kubectl_path, port_taken, wait_for
 
 from . import host, network, nodeimage
 from .versions import parts
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO / ".local" / "kind"
 NAME = "detector-kind"
 WORKERS = 2

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localprocs import REPO
 
 from tests.support.kube import kubectl, kubectl_json
 
-REPO = Path(__file__).resolve().parents[3]
 UP_TIMEOUT = 3600  # cold: node image, images, kind create; warm it takes about 2 min
 
 
