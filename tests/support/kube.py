@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,20 @@ def wait_ready(namespace: str, *names: str, timeout: int = 90) -> list[dict[str,
 def events(namespace: str, name: str) -> list[dict[str, Any]]:
     return get_json(namespace, "events", "--field-selector",
                     f"involvedObject.kind=ObjectDetector,involvedObject.name={name}")["items"]
+
+
+def wait_events(namespace: str, name: str, *reasons: str, timeout: float = 60) -> list[dict[str, Any]]:
+    """The Events of od/`name` once `reasons` are among them (a reason given twice: two such Events).
+
+    The operator posts an Event in the background, after the status write it tells of (sync.py
+    `_event`): a status a test has waited for can be ahead of its Event by a moment, longer on a
+    loaded machine. Assertions on the Events go after this wait, so they judge the whole story."""
+    wanted = Counter(reasons)
+
+    def arrived() -> list[dict[str, Any]] | None:
+        found = events(namespace, name)
+        return found if wanted <= Counter(e["reason"] for e in found) else None
+    return wait_for(arrived, timeout=timeout, message=f"Events {', '.join(reasons)} on od/{name}")
 
 
 def apply_crds() -> None:

@@ -14,7 +14,8 @@ import pytest
 from detector_operator import builders, models
 from detector_operator.builders import DETECTOR_LABEL as LABEL
 from localprocs import wait_for
-from tests.support.kube import apply, condition_of, detector, events, get_json, kubectl, wait_ready, wait_reason
+from tests.support.kube import (apply, condition_of, detector, get_json, kubectl, wait_events, wait_ready,
+                                wait_reason)
 from tests.support.nodes import POOL, ReadyPods, node, placement, pool_nodes
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -115,7 +116,8 @@ def test_a_new_model_that_fails_keeps_the_old_pods_serving_until_the_spec_is_fix
             assert status["Degraded"][:2] == ("True", "ModelLoadFailed")
             od = get_json(namespace, "od/rolling")
             assert od["status"]["observedGeneration"] == 3 and od["status"]["readyReplicas"] == 3
-            warnings = [e for e in events(namespace, "rolling") if e["reason"] == "RolloutBlocked"]
+            told = wait_events(namespace, "rolling", "RolloutBlocked")
+            warnings = [e for e in told if e["reason"] == "RolloutBlocked"]
             assert len(warnings) == 1 and warnings[0]["type"] == "Warning" and message in warnings[0]["message"]
             assert watch.lowest_since(blocked_from) == 3, watch.history
 

@@ -9,7 +9,7 @@ from localprocs import wait_for
 
 from detector_operator.builders import DETECTOR_LABEL as LABEL
 from tests.support.kube import (SAMPLES, apply, condition, detector, events, get_json, kubectl, sample,
-                                wait_ready, wait_reason)
+                                wait_events, wait_ready, wait_reason)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -56,7 +56,7 @@ def test_cpu_sample_becomes_ready_on_cpu_nodes_with_honest_status(operator, name
     assert table[1].split()[:6] == ["cpu-detector", od["spec"]["modelUri"], "cpu", "2", "2", "Serving"]
 
     # kubectl describe od tells the story.
-    reasons = [e["reason"] for e in events(namespace, "cpu-detector")]
+    reasons = [e["reason"] for e in wait_events(namespace, "cpu-detector", "Created")]
     assert reasons == ["Created"]  # Ready is in the status; the Events say what the operator did
 
 
@@ -114,7 +114,7 @@ def test_crashlooping_model_download_shows_model_load_failed_with_its_message(op
     assert message in ready["message"]
     assert condition(namespace, "broken", "Degraded")["reason"] == "ModelLoadFailed"
     assert condition(namespace, "broken", "Progressing")["reason"] == "RollingOut"
-    warnings = [e for e in events(namespace, "broken") if e["reason"] == "ModelLoadFailed"]
+    warnings = [e for e in wait_events(namespace, "broken", "ModelLoadFailed") if e["reason"] == "ModelLoadFailed"]
     assert warnings and warnings[0]["type"] == "Warning"
 
 
@@ -167,8 +167,8 @@ def test_spec_the_schema_cannot_catch_gives_invalid_spec_and_others_keep_working
     ready = wait_reason(namespace, "badlabel", "InvalidSpec")
     assert "Deployment badlabel-detector" in ready["message"] and "not a label value!" in ready["message"]
     wait_ready(namespace, "fine")
-    assert any(e["reason"] == "InvalidSpec" for e in events(namespace, "typo"))
-    assert any(e["reason"] == "InvalidSpec" for e in events(namespace, "badlabel"))
+    wait_events(namespace, "typo", "InvalidSpec")
+    wait_events(namespace, "badlabel", "InvalidSpec")
     # Fixing the spec recovers it.
     apply(namespace, detector("typo", resources={"requests": {"cpu": "500m"}}))
     wait_ready(namespace, "typo")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.support.kube import apply, condition, detector, events, get_json, kubectl, wait_reason
+from tests.support.kube import apply, condition, detector, get_json, kubectl, wait_events, wait_reason
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -65,7 +65,8 @@ def test_a_uri_from_a_secret_reaches_the_downloader_by_secret_key_ref_and_nowher
     od = get_json(namespace, "od/signed")
     table = kubectl("get", "-n", namespace, "od", "signed").stdout
     texts = {"status": json.dumps(od["status"]), "kubectl get": table,
-             "events": json.dumps([e["message"] for e in events(namespace, "signed")])}
+             # The ModelLoadFailed Event quotes the pod's message: checked once it is there.
+             "events": json.dumps([e["message"] for e in wait_events(namespace, "signed", "ModelLoadFailed")])}
     for where, text in texts.items():
         assert SIGNATURE not in text and "PASSWORD123" not in text, f"{where}: {text}"
     assert "model download failed" in ready["message"]  # the reason is still shown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.kube import apply, detector, events, kubectl, kubectl_json, wait_reason
+from tests.support.kube import apply, detector, kubectl, kubectl_json, wait_events, wait_reason
 
 LABEL = "vision.mlops.dev/detector-credentials"
 
@@ -14,7 +14,7 @@ def no_deployment(namespace: str, name: str) -> bool:
 
 
 def warning(namespace: str, name: str, reason: str) -> dict:
-    found = [e for e in events(namespace, name) if e["reason"] == reason and e["type"] == "Warning"]
+    found = [e for e in wait_events(namespace, name, reason) if e["reason"] == reason and e["type"] == "Warning"]
     assert len(found) == 1, found
     return found[0]
 

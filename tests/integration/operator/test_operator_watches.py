@@ -8,7 +8,7 @@ import pytest
 from localprocs import wait_for
 
 from detector_operator.builders import DETECTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL
-from tests.support.kube import apply, detector, events, kubectl, wait_ready, wait_reason
+from tests.support.kube import apply, detector, kubectl, wait_events, wait_ready, wait_reason
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 CHILDREN = {"deployments", "services", "pods"}
@@ -47,14 +47,15 @@ def test_events_tell_the_story_without_repeating_the_status(operator, namespace)
     apply(namespace, detector("cams"))
     wait_ready(namespace, "cams")
     # A smooth start: the operator says what it did; Ready is in the status, not a second Event.
-    assert [e["reason"] for e in events(namespace, "cams")] == ["Created"]
+    assert [e["reason"] for e in wait_events(namespace, "cams", "Created")] == ["Created"]
     apply(namespace, detector("cams", replicas=5, gpu={"count": 9}, hardware="gpu"))  # no node fits
     wait_reason(namespace, "cams", "Unschedulable", timeout=60)
     apply(namespace, detector("cams"))
     wait_ready(namespace, "cams")
     # Timestamps on core Events have one-second precision, and Created and the first Updated often share
     # a second (CI failed on that tie once): etcd's revision, which each new Event gets, breaks it.
-    story = sorted(events(namespace, "cams"), key=lambda e: (e["lastTimestamp"], int(e["metadata"]["resourceVersion"])))
+    told = wait_events(namespace, "cams", "Created", "Updated", "Unschedulable", "Updated")
+    story = sorted(told, key=lambda e: (e["lastTimestamp"], int(e["metadata"]["resourceVersion"])))
     reasons = [e["reason"] for e in story]
     assert reasons[0] == "Created" and reasons.count("Updated") == 2 and "Unschedulable" in reasons
     warning = next(e for e in story if e["reason"] == "Unschedulable")
