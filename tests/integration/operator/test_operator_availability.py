@@ -22,8 +22,10 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 # Every pool node carries it: a soft spread constraint on a key some nodes lack makes the
 # scheduler skip those nodes for all of the pod's soft constraints (see availability.py).
 RACK = "detector-test/rack"
-# A single replica's drain must end, not hang on its budget: well within this (kwok deletes at once).
-DRAIN_LIMIT = 30
+# A single replica's drain must end, not hang on its budget: kubectl drain's own --timeout, so a
+# drain the budget blocks fails the test. Generous: the eviction and the pod's removal (kwok deletes
+# at once) take seconds, but more on a loaded machine; a hang is told from that all the same.
+DRAIN_LIMIT = 120
 
 
 def nodes_of(namespace: str, name: str) -> Counter[str]:
@@ -192,8 +194,7 @@ def test_draining_the_node_of_a_single_replica_detector_completes_promptly(opera
         with pool_nodes(node(f"{namespace}-second", namespace)) as (second,):
             wait_budget(namespace, "single", healthy=1, allowed=1)
             result, took = drain(first, timeout=DRAIN_LIMIT)
-            assert result.returncode == 0, result.stderr
-            assert took < DRAIN_LIMIT
+            assert result.returncode == 0, result.stderr  # ended within DRAIN_LIMIT (kubectl's --timeout)
             wait_ready(namespace, "single")
             assert nodes_of(namespace, "single") == Counter({second: 1})
             print(f"\ndrain of the node of a single replica: {took:.1f}s")
