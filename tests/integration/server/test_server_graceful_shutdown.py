@@ -20,8 +20,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 import localprocs
 from tests.support.images import encode, picture
 
-DELAY = 4.0  # the server's --drain-delay-seconds in this test
-MARGIN = 1.0  # requests are sent until DELAY - MARGIN after SIGTERM: the timer is not the test
+# The server's --drain-delay-seconds in this test. Everything the test checks during the delay (the
+# readiness answers, a gRPC inference, the pooled and the new connections) must fit in it: a few
+# hundred ms on an idle machine, seconds on a loaded one (4 s left it 3 s), hence 8.
+DELAY = 8.0
+MARGIN = 2.0  # requests are sent until DELAY - MARGIN after SIGTERM: the timer is not the test
 IMAGE = encode(picture())
 
 
@@ -89,8 +92,10 @@ def test_sigterm_turns_readiness_false_at_once_and_keeps_serving_through_the_dra
 
     server.proc.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
+    # At once, well before the delay ends (a deadline of half of it, not a measured duration): the
+    # serving checked below happens after this, so readiness was false while the pod still served.
     localprocs.wait_for(lambda: httpx.get(f"{server.url}/v2/health/ready", timeout=2).status_code == 503,
-                        timeout=DELAY, interval=0.01, message="/v2/health/ready to answer 503")
+                        timeout=DELAY / 2, interval=0.01, message="/v2/health/ready to answer 503")
     not_ready_after = time.monotonic() - signalled
     ready = httpx.get(f"{server.url}/v2/health/ready", timeout=2)
     assert ready.status_code == 503 and "shutting down" in ready.json()["error"]
@@ -102,7 +107,7 @@ def test_sigterm_turns_readiness_false_at_once_and_keeps_serving_through_the_dra
     last = pooled.getresponse()
     assert last.status == 200 and last.will_close, "a pooled connection must be told to close"
     pooled.close()
-    answers = []
+    answers = [detect_on_a_new_connection(server.url)]  # one at least, however late the machine got here
     while time.monotonic() - signalled < DELAY - MARGIN:
         answers.append(detect_on_a_new_connection(server.url))
     served_until = time.monotonic() - signalled
@@ -120,7 +125,6 @@ def test_sigterm_turns_readiness_false_at_once_and_keeps_serving_through_the_dra
     assert server.proc.wait(30) == -signal.SIGTERM
     exited_after = time.monotonic() - signalled
 
-    assert not_ready_after < 1.0, f"readiness took {not_ready_after:.2f}s to turn false"
     assert closed_after >= DELAY - 0.5, f"the listener closed {closed_after:.2f}s after SIGTERM"
     print(f"\ndrain timeline after SIGTERM (delay {DELAY:g}s): not ready {not_ready_after * 1000:.0f} ms; "
           f"{len(answers)} new-connection requests served until {served_until:.2f}s, all 200; "
@@ -129,9 +133,8 @@ def test_sigterm_turns_readiness_false_at_once_and_keeps_serving_through_the_dra
 
 def test_without_a_delay_sigterm_closes_the_listener_at_once(server_factory, zoo_model_dir):
     """Ctrl-C by hand (the default, 0 s) ends at once; a pod sets a delay (builders)."""
-    server = server_factory(str(zoo_model_dir), "--drain-delay-seconds", "0").wait_ready()
+    # A graceful bound longer than the wait below: exiting within the wait means nothing waited it out.
+    server = server_factory(str(zoo_model_dir), "--drain-delay-seconds", "0", "--drain-seconds", "120").wait_ready()
     server.proc.send_signal(signal.SIGTERM)
-    signalled = time.monotonic()
-    assert server.proc.wait(30) == -signal.SIGTERM
-    assert time.monotonic() - signalled < 5
+    assert server.proc.wait(60) == -signal.SIGTERM
     assert "shutting down in" not in server.log()
