@@ -206,7 +206,10 @@ def test_half_sent_requests_are_closed_within_their_timeouts_while_others_are_se
         closed_after.append(time.monotonic() - started)
         answers.append(received)
         s.close()
-    assert max(closed_after) < max(HEADER_TIMEOUT, BODY_TIMEOUT) + 2.0, closed_after
+    # The 408s naming the flags say which timeout closed them; this bound only tells "closed by that
+    # timeout" from "hung until the 30 s socket timeout", so it leaves a loaded machine 10 s of slack
+    # (2 s had to cover the server's 50 closes and the client's reads, little on a loaded machine).
+    assert max(closed_after) < max(HEADER_TIMEOUT, BODY_TIMEOUT) + 10.0, closed_after
     assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), {a[:40] for a in answers}
     assert b"--header-timeout-seconds" in answers[1] and b"--body-timeout-seconds" in answers[0]
     assert "Traceback" not in server.log()
