@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -72,10 +71,10 @@ def test_cluster_up_is_idempotent_and_down_stops_exactly_its_processes(kubeconfi
     pids = json.loads((state_dir / "state.json").read_text())["pids"]
     assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
 
-    started = time.monotonic()
+    # A second `up` finds it running and starts nothing: said so, same processes (not timed: a
+    # loaded machine makes even a no-op slow, and a restart would show in the PIDs).
     again = _cli("up", state_dir=state_dir)
     assert again.returncode == 0 and "already running" in again.stdout
-    assert time.monotonic() - started < 10
     assert json.loads((state_dir / "state.json").read_text())["pids"] == pids
 
     status = _cli("status", state_dir=state_dir)

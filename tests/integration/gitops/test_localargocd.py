@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,10 +34,10 @@ def test_argocd_up_is_idempotent_and_down_stops_exactly_its_processes(kubeconfig
     pids = _pids(one)
     assert set(pids) == COMPONENTS and all(alive(p) for p in pids.values())
 
-    started = time.monotonic()
+    # Said so and started nothing (not timed: a loaded machine makes even a no-op slow).
     again = _cli("up", state_dir=one, kubeconfig=kubeconfig)
     assert again.returncode == 0 and "already running" in again.stdout
-    assert time.monotonic() - started < 10 and _pids(one) == pids
+    assert _pids(one) == pids
 
     status = _cli("status", state_dir=one, kubeconfig=kubeconfig).stdout
     assert all(f"{name}" in status for name in COMPONENTS) and "stopped" not in status
