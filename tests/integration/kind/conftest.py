@@ -39,6 +39,15 @@ class Kind:
         return self.model_url.rsplit("/", 1)[0]
 
 
+def kind_from_state(state: Path, up_seconds: float = 0.0) -> Kind:
+    """The cluster deploy/kind/up.sh made in `state`, read back from it (KUBECONFIG set to it)."""
+    deployment = kubectl_json("-n", "detector-operator-dev", "get", "deployment", "detector-operator")
+    env_list = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    server_image = next(e["value"] for e in env_list if e["name"] == "DETECTOR_CPU_IMAGE")
+    model_url = kubectl_json("-n", "detectors", "get", "od", "cpu-detector")["spec"]["modelUri"]
+    return Kind(state, state / "kubeconfig", model_url, server_image, up_seconds)
+
+
 def _run_script(script: str, env: dict[str, str], log: Path, timeout: float) -> None:
     with open(log, "w") as out:
         done = subprocess.run(["bash", str(REPO / "deploy/kind" / script)], stdout=out, stderr=subprocess.STDOUT,
@@ -72,12 +81,8 @@ def kind() -> Iterator[Kind]:
     # session's local control plane again after them (later packages' fixtures hold no copy).
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(state / "kubeconfig")
-    deployment = kubectl_json("-n", "detector-operator-dev", "get", "deployment", "detector-operator")
-    env_list = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    server_image = next(e["value"] for e in env_list if e["name"] == "DETECTOR_CPU_IMAGE")
-    model_url = kubectl_json("-n", "detectors", "get", "od", "cpu-detector")["spec"]["modelUri"]
     try:
-        yield Kind(state, state / "kubeconfig", model_url, server_image, up_seconds)
+        yield kind_from_state(state, up_seconds)
     finally:
         if previous is None:
             os.environ.pop("KUBECONFIG", None)
