@@ -1,4 +1,4 @@
-"""HTTP endpoints: thin glue between the protocol codecs and the shared model state."""
+"""HTTP endpoints: thin glue between the protocol codecs and the dataplane."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from . import __version__
+from .dataplane import DataPlane
 from .errors import BadInput, UnsupportedMediaType
 from .protocol import detect, v1, v2, v2_binary
-from .state import ServerState
+from .readiness import Readiness
 
 router = APIRouter()
 
@@ -62,8 +63,14 @@ def _infer_body() -> dict[str, Any]:
     return spec
 
 
-def _state(request: Request) -> ServerState:
-    return request.app.state.server
+def _plane(request: Request) -> DataPlane:
+    plane: DataPlane = request.app.state.dataplane
+    return plane
+
+
+def _readiness(request: Request) -> Readiness:
+    answer: Readiness = request.app.state.readiness
+    return answer
 
 
 # --- Open Inference Protocol (v2) -------------------------------------------------------------
@@ -75,7 +82,7 @@ async def live() -> dict[str, bool]:
 
 @router.get("/v2/health/ready", tags=["v2"])
 async def ready(request: Request) -> dict[str, bool]:
-    _state(request).check_accepting()
+    _readiness(request).check_accepting()
     return {"ready": True}
 
 
@@ -86,13 +93,13 @@ async def server_metadata() -> v2.ServerMetadata:
 
 @router.get("/v2/models/{name}", tags=["v2"])
 async def model_metadata(name: str, request: Request) -> v2.ModelMetadata:
-    _state(request).check_model(name)
+    _plane(request).check_model(name)
     return v2.model_metadata(name)
 
 
 @router.get("/v2/models/{name}/versions/{version}", tags=["v2"])
 async def version_metadata(name: str, version: str, request: Request) -> v2.ModelMetadata:
-    _state(request).check_model(name, version)
+    _plane(request).check_model(name, version)
     return v2.model_metadata(name)
 
 
@@ -107,9 +114,9 @@ async def version_ready(name: str, version: str, request: Request) -> v2.ModelRe
 
 
 def _ready(name: str, version: str | None, request: Request) -> v2.ModelReady:
-    state = _state(request)
-    state.check_model(name, version)
-    state.check_ready()
+    plane = _plane(request)
+    plane.check_model(name, version)
+    plane.check_ready()
     return v2.ModelReady(name=name, ready=True)
 
 
@@ -128,15 +135,15 @@ async def version_infer(name: str, version: str, request: Request) -> Response:
 
 
 async def _infer(name: str, version: str | None, request: Request) -> Response:
-    state = _state(request)
-    state.check_model(name, version)
+    plane = _plane(request)
+    plane.check_model(name, version)  # before the body is read: an unknown model is a 404 whatever it holds
     header_length = request.headers.get(v2_binary.HEADER)
     body = await request.body()
     if header_length is None:  # JSON numbers: CPU-bound parsing, off the loop
-        parsed, images = await asyncio.to_thread(v2_binary.read_infer, body, None, state.limits)
+        parsed, images = await asyncio.to_thread(v2_binary.read_infer, body, None, plane.limits)
     else:  # binary data is sliced, never parsed
-        parsed, images = v2_binary.read_infer(body, header_length, state.limits)
-    outputs = await state.infer(name, images, version)
+        parsed, images = v2_binary.read_infer(body, header_length, plane.limits)
+    outputs = await plane.infer(images)
     content, headers = v2_binary.encode_infer(name, parsed, outputs)
     return Response(content, headers=headers)
 
@@ -145,17 +152,17 @@ async def _infer(name: str, version: str | None, request: Request) -> Response:
 
 @router.get("/v1/models/{name}", tags=["v1"])
 async def model_status(name: str, request: Request) -> v1.ModelStatus:
-    state = _state(request)
-    state.check_model(name)
-    return v1.model_status(state.ready, state.error)
+    plane = _plane(request)
+    plane.check_model(name)
+    return v1.model_status(plane.ready, plane.error)
 
 
 @router.post("/v1/models/{name}:predict", tags=["v1"], openapi_extra=_json_body(v1.PredictRequest))
 async def predict(name: str, request: Request) -> dict[str, Any]:
-    state = _state(request)
-    state.check_model(name)
-    images, form = await asyncio.to_thread(v1.read_predict, await request.body(), state.limits)
-    outputs = await state.infer(name, images)
+    plane = _plane(request)
+    plane.check_model(name)
+    images, form = await asyncio.to_thread(v1.read_predict, await request.body(), plane.limits)
+    outputs = await plane.infer(images)
     return await asyncio.to_thread(v1.encode_predict, outputs, form)
 
 
@@ -166,18 +173,18 @@ async def predict(name: str, request: Request) -> dict[str, Any]:
 async def detect_objects(
     name: str, request: Request, threshold: Annotated[float | None, Query(ge=0.0, le=1.0)] = None
 ) -> Response:
-    state = _state(request)
-    state.check_model(name)
-    state.check_ready()
+    plane = _plane(request)
+    plane.check_model(name)
+    plane.check_ready()  # before the upload is read: a model still loading is not worth reading it
     body, media_type = await _read_image_body(request)
     width, height = detect.image_size(body, media_type)  # the header only: nothing decoded yet
-    state.limits.check_image(width, height)
-    async with state.admit(width * height):  # decoding is the big allocation: inside the budget
+    plane.limits.check_image(width, height)
+    async with plane.admit(width * height):  # decoding is the big allocation: inside the budget
         image = await asyncio.to_thread(detect.decode_image, body, media_type)
-        outputs = await state.predict(image[None])
-        cfg = state.config
+        outputs = await plane.run(image[None])
+        cfg = plane.config
         found = detect.to_detections(
-            {k: v[0] for k, v in outputs.items()}, width, height, state.labels,
+            {k: v[0] for k, v in outputs.items()}, width, height, plane.labels,
             cfg.score_threshold if threshold is None else threshold, cfg.max_detections,
         )
         if _wants_png(request.headers.get("accept", "")):
