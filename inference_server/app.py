@@ -4,44 +4,33 @@ one place. Nothing here runs at import time."""
 from __future__ import annotations
 
 import asyncio
-import html
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
+from fastapi import FastAPI
 
 from . import __version__
 from .batching import MicroBatcher
 from .config import ServerConfig
 from .dataplane import DataPlane
-from .errors import GrpcBindError, ServerError, describe_validation, error_body, status_code
+from .errors import GrpcBindError
 from .loading import load_model
-from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .metrics import Metrics
 from .middleware import BodyLimit, CloseConnectionsWhenShuttingDown, RequestMetrics, SecurityHeaders
 from .model import Detector
 from .readiness import Readiness
-from .routes import router
+from .rest import detect, health, v1, v2
+from .rest.errors import add_error_handlers
+from .rest.pages import add_pages
 from .termination import write_termination_log
 
 if TYPE_CHECKING:  # grpc and TF Serving's messages load only when gRPC is on
     from .grpc_server import GrpcServer
 
 log = logging.getLogger(__name__)
-WEB_DIR = Path(__file__).parent / "web"
-_PLACEHOLDER = (
-    "<!doctype html><title>{{MODEL_NAME}}</title><h1>{{MODEL_NAME}}</h1>"
-    "<p>POST an image to <code>/v1/models/{{MODEL_NAME}}:detect</code>. "
-    "API: <a href='/openapi.json'>/openapi.json</a></p>"
-)
 
 
 class Lifecycle:
@@ -140,51 +129,12 @@ def create_app(config: ServerConfig, detector: Detector | None = None) -> FastAP
     app = FastAPI(title="detector-server", version=__version__, lifespan=lifecycle.lifespan,
                   docs_url=None, redoc_url=None)
     app.state.dataplane, app.state.readiness, app.state.lifecycle = plane, lifecycle.readiness, lifecycle
-    app.include_router(router)
-    _add_error_handlers(app)
-    _add_pages(app, plane)
+    for module in (health, v2, v1, detect):
+        app.include_router(module.router)
+    add_error_handlers(app)
+    add_pages(app, plane)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(CloseConnectionsWhenShuttingDown, shutting_down=lambda: lifecycle.readiness.shutting_down)
     app.add_middleware(RequestMetrics, metrics=plane.metrics)  # counts 413s too
     app.add_middleware(SecurityHeaders)  # outermost: every response has them, errors included
     return app
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServerError)
-    async def server_error(request: Request, exc: ServerError) -> JSONResponse:
-        return JSONResponse(error_body(str(exc)), status_code=status_code(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(f"invalid request: {describe_validation(exc.errors())}"), status_code=400)
-
-    @app.exception_handler(ClientDisconnect)
-    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
-        # The client went away, or sent its body too slowly and got its 408 from http_protocol.py:
-        # nobody reads this answer; the metrics count it as the 408 it most often is.
-        return Response(status_code=408)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
-
-
-def render_page(template: str, config: ServerConfig) -> str:
-    """Fill the page's placeholders; the model name is the user's text, so it is escaped."""
-    return (template.replace("{{MODEL_NAME}}", html.escape(config.model_name))
-            .replace("{{SCORE_THRESHOLD}}", f"{config.score_threshold:g}"))
-
-
-def _add_pages(app: FastAPI, plane: DataPlane) -> None:
-    @app.get("/", include_in_schema=False)
-    async def index() -> HTMLResponse:
-        page = WEB_DIR / "index.html"
-        text = page.read_text(encoding="utf-8") if page.is_file() else _PLACEHOLDER
-        return HTMLResponse(render_page(text, plane.config))
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(plane.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-    app.mount("/static", StaticFiles(directory=WEB_DIR, check_dir=False), name="static")
