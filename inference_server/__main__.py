@@ -11,10 +11,9 @@ from types import FrameType
 
 import uvicorn
 
-from .app import create_app
+from .app import Lifecycle, create_app
 from .config import parse_args
 from .http_protocol import guarded_protocol
-from .state import ServerState
 
 KEEP_ALIVE_SECONDS = 75  # nginx's default; above the pool idle time of common HTTP clients
 log = logging.getLogger("inference_server")
@@ -35,9 +34,9 @@ class Server(uvicorn.Server):
     ready skips it too: no load balancer was sending it anything.
     """
 
-    def __init__(self, config: uvicorn.Config, state: ServerState) -> None:
+    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle) -> None:
         super().__init__(config)
-        self.state = state
+        self.lifecycle = lifecycle
         self._loop: asyncio.AbstractEventLoop | None = None
         self._delay_requested = False
         self._delay: asyncio.TimerHandle | None = None
@@ -47,7 +46,7 @@ class Server(uvicorn.Server):
         await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        delay = self.state.config.drain_delay_seconds
+        delay = self.lifecycle.config.drain_delay_seconds
         if self._loop is None or self.should_exit or self._delay_requested or not delay:
             if self._delay is not None:
                 self._delay.cancel()
@@ -60,18 +59,16 @@ class Server(uvicorn.Server):
         self._loop.call_soon_threadsafe(self._begin_drain_delay, delay)
 
     def _begin_drain_delay(self, delay: float) -> None:
-        if not self.state.ready or self.should_exit:
+        if not self.lifecycle.model_ready or self.should_exit:
             self.should_exit = True
             return
         log.info("shutting down in %.1fs: reporting not ready, still serving meanwhile", delay)
-        self.state.begin_shutdown()
+        self.lifecycle.begin_shutdown()
         assert self._loop is not None
         self._delay = self._loop.call_later(delay, setattr, self, "should_exit", True)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.state.begin_shutdown()
-        if self.state.grpc is not None:
-            self.state.grpc.begin_stop()
+        self.lifecycle.begin_stop()  # gRPC stops taking calls as uvicorn stops accepting, below
         await super().shutdown(sockets)
 
 
@@ -80,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     app = create_app(config)
+    lifecycle: Lifecycle = app.state.lifecycle
     # Keep idle connections longer than clients' pools do (aiohttp 15 s, Go and Envoy longer):
     # with uvicorn's 5 s a client could reuse a connection the server was just closing, and the
     # request failed with "connection reset by peer" (seen under the benchmark's load).
@@ -90,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         http=guarded_protocol(config.header_timeout_seconds, config.body_timeout_seconds),
         limit_concurrency=config.max_connections,
         timeout_graceful_shutdown=math.ceil(config.drain_seconds),  # the same bound gRPC's calls get
-    ), app.state.server)
+    ), lifecycle)
     # A model that cannot load ends the process through uvicorn's own orderly shutdown.
-    app.state.server.on_fatal = lambda: setattr(server, "should_exit", True)
+    lifecycle.on_fatal = lambda: setattr(server, "should_exit", True)
     # SIGTERM: see Server. The exit status is then 143, as supervisors expect.
     server.run()
-    return 1 if app.state.server.error else 0
+    return 1 if lifecycle.failed else 0
 
 
 if __name__ == "__main__":

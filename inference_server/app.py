@@ -1,56 +1,73 @@
-"""`create_app(config, detector)`: the FastAPI application. Nothing here runs at import time."""
+"""`create_app(config, detector)`: the FastAPI application, and its lifespan: the server's life in
+one place. Nothing here runs at import time."""
 
 from __future__ import annotations
 
 import asyncio
-import html
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
+from fastapi import FastAPI
 
 from . import __version__
 from .batching import MicroBatcher
 from .config import ServerConfig
-from .errors import GrpcBindError, ServerError, describe_validation, error_body, status_code
+from .dataplane import DataPlane
+from .errors import GrpcBindError
 from .loading import load_model
-from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .metrics import Metrics
 from .middleware import BodyLimit, CloseConnectionsWhenShuttingDown, RequestMetrics, SecurityHeaders
 from .model import Detector
-from .routes import router
-from .state import ServerState
+from .readiness import Readiness
+from .rest import detect, health, v1, v2
+from .rest.errors import add_error_handlers
+from .rest.pages import add_pages
 from .termination import write_termination_log
 
+if TYPE_CHECKING:  # grpc and TF Serving's messages load only when gRPC is on
+    from .grpc_server import GrpcServer
+
 log = logging.getLogger(__name__)
-WEB_DIR = Path(__file__).parent / "web"
-_PLACEHOLDER = (
-    "<!doctype html><title>{{MODEL_NAME}}</title><h1>{{MODEL_NAME}}</h1>"
-    "<p>POST an image to <code>/v1/models/{{MODEL_NAME}}:detect</code>. "
-    "API: <a href='/openapi.json'>/openapi.json</a></p>"
-)
 
 
-def create_app(config: ServerConfig, detector: Detector | None = None) -> FastAPI:
-    """A detector that is already loaded is used as is; otherwise the model loads in the background
-    after start-up, so liveness answers while a large model downloads."""
-    state = ServerState(config=config, detector=detector or Detector(), metrics=Metrics())
+class Lifecycle:
+    """Everything about the server that is not a request: the batcher and the gRPC server for the
+    app's lifespan, the model loading in the background, readiness as the load and a shutdown
+    change it (gRPC health is told), and what a failed load ends. __main__ drives the shutdown
+    (SIGTERM) through `begin_shutdown` and `begin_stop`; the dataplane knows none of this."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+        self.config = plane.config
+        self.readiness = Readiness(plane)
+        self.grpc: GrpcServer | None = None
+        self.error: str | None = None  # why the start-up failed (the gRPC port could not be had)
+        # Set by __main__: a failed load then ends the process (the pod restarts and shows the
+        # reason); an app built in-process (tests) stays up and answers 503 with the reason.
+        self.on_fatal: Callable[[], None] | None = None
+
+    @property
+    def model_ready(self) -> bool:
+        """The model has loaded: traffic may have been routed here since."""
+        return self.plane.ready
+
+    @property
+    def failed(self) -> bool:
+        """The process should exit unsuccessfully: the model or the gRPC port could not be had."""
+        return self.error is not None or self.plane.error is not None
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.batcher = MicroBatcher(
-            state.detector.predict, config.max_batch_size, config.batch_timeout_ms, state.metrics.observe_batch
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        plane, config = self.plane, self.config
+        plane.batcher = MicroBatcher(
+            plane.detector.predict, config.max_batch_size, config.batch_timeout_ms, plane.metrics.observe_batch
         )
         if config.grpc_port:
-            await _start_grpc(state)
-        loader = asyncio.create_task(load_model(state))
+            await self._start_grpc()
+        loader = asyncio.create_task(self._load())
         try:
             yield
         finally:
@@ -58,73 +75,66 @@ def create_app(config: ServerConfig, detector: Detector | None = None) -> FastAP
             # queued are drained too.
             if not loader.done():
                 loader.cancel()
-            if state.grpc is not None:
-                await state.grpc.begin_stop()
-            await state.batcher.close()
+            if self.grpc is not None:
+                await self.grpc.begin_stop()
+            await plane.batcher.close()
 
+    async def _start_grpc(self) -> None:
+        """Fails the start-up, loudly, when the port cannot be had."""
+        # Importing TF Serving's messages imports TensorFlow (seconds): off the loop, so HTTP starts.
+        module = await asyncio.to_thread(importlib.import_module, "inference_server.grpc_server")
+        server: GrpcServer = module.GrpcServer(self.plane, self.readiness)
+        try:
+            await server.start()
+        except GrpcBindError as exc:
+            self.error = str(exc)
+            log.error("%s", exc)
+            write_termination_log(str(exc))
+            raise
+        self.grpc = server
+
+    async def _load(self) -> None:
+        loaded = await load_model(self.plane)
+        self._readiness_changed()
+        if not loaded and self.on_fatal is not None:
+            write_termination_log(f"model load failed: {self.plane.error}")
+            self.on_fatal()
+
+    def begin_shutdown(self) -> None:
+        """Readiness turns false (HTTP and gRPC health); every request is still served."""
+        if not self.readiness.shutting_down:
+            self.readiness.shutting_down = True
+            self._readiness_changed()
+
+    def begin_stop(self) -> None:
+        """gRPC refuses new calls and lets those in flight finish (uvicorn does the same for HTTP);
+        the lifespan's end awaits the same stop."""
+        self.begin_shutdown()
+        if self.grpc is not None:
+            self.grpc.begin_stop()
+
+    def _readiness_changed(self) -> None:
+        if self.grpc is not None:
+            self.grpc.readiness_changed()
+
+
+def create_app(config: ServerConfig, detector: Detector | None = None) -> FastAPI:
+    """A detector that is already loaded is used as is; otherwise the model loads in the background
+    after start-up, so liveness answers while a large model downloads. The app's state holds the
+    dataplane (for the REST modules), its readiness and its Lifecycle (for __main__)."""
+    plane = DataPlane(config=config, detector=detector or Detector(), metrics=Metrics())
+    lifecycle = Lifecycle(plane)
     # No /docs or /redoc: FastAPI loads Swagger UI and ReDoc from a public CDN (no integrity, and
     # offline they break). The OpenAPI document stays at /openapi.json for any viewer or tool.
-    app = FastAPI(title="detector-server", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.server = state
-    app.include_router(router)
-    _add_error_handlers(app)
-    _add_pages(app, state)
+    app = FastAPI(title="detector-server", version=__version__, lifespan=lifecycle.lifespan,
+                  docs_url=None, redoc_url=None)
+    app.state.dataplane, app.state.readiness, app.state.lifecycle = plane, lifecycle.readiness, lifecycle
+    for module in (health, v2, v1, detect):
+        app.include_router(module.router)
+    add_error_handlers(app)
+    add_pages(app, plane)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
-    app.add_middleware(CloseConnectionsWhenShuttingDown, shutting_down=lambda: state.shutting_down)
-    app.add_middleware(RequestMetrics, metrics=state.metrics)  # counts 413s too
+    app.add_middleware(CloseConnectionsWhenShuttingDown, shutting_down=lambda: lifecycle.readiness.shutting_down)
+    app.add_middleware(RequestMetrics, metrics=plane.metrics)  # counts 413s too
     app.add_middleware(SecurityHeaders)  # outermost: every response has them, errors included
     return app
-
-
-async def _start_grpc(state: ServerState) -> None:
-    """Fails the start-up, loudly, when the port cannot be had."""
-    # Importing TF Serving's messages imports TensorFlow (seconds): off the loop, so HTTP starts.
-    module = await asyncio.to_thread(importlib.import_module, "inference_server.grpc_server")
-    state.grpc = module.GrpcServer(state)
-    try:
-        await state.grpc.start()
-    except GrpcBindError as exc:
-        state.error = str(exc)
-        log.error("%s", exc)
-        write_termination_log(str(exc))
-        raise
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServerError)
-    async def server_error(request: Request, exc: ServerError) -> JSONResponse:
-        return JSONResponse(error_body(str(exc)), status_code=status_code(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(f"invalid request: {describe_validation(exc.errors())}"), status_code=400)
-
-    @app.exception_handler(ClientDisconnect)
-    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
-        # The client went away, or sent its body too slowly and got its 408 from http_protocol.py:
-        # nobody reads this answer; the metrics count it as the 408 it most often is.
-        return Response(status_code=408)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
-
-
-def render_page(template: str, config: ServerConfig) -> str:
-    """Fill the page's placeholders; the model name is the user's text, so it is escaped."""
-    return (template.replace("{{MODEL_NAME}}", html.escape(config.model_name))
-            .replace("{{SCORE_THRESHOLD}}", f"{config.score_threshold:g}"))
-
-
-def _add_pages(app: FastAPI, state: ServerState) -> None:
-    @app.get("/", include_in_schema=False)
-    async def index() -> HTMLResponse:
-        page = WEB_DIR / "index.html"
-        text = page.read_text(encoding="utf-8") if page.is_file() else _PLACEHOLDER
-        return HTMLResponse(render_page(text, state.config))
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-    app.mount("/static", StaticFiles(directory=WEB_DIR, check_dir=False), name="static")

@@ -1,5 +1,6 @@
 """The gRPC front end: grpcio's asyncio server on its own port, in the HTTP server's process and
-event loop, sharing its model, batcher and metrics (ServerState).
+event loop, sharing its model, batcher and metrics (the DataPlane). The lifecycle (app.py) starts
+and stops it, and tells it when readiness changes.
 
 Serves the Open Inference Protocol, TF Serving's PredictionService and ModelService, and the
 standard grpc.health.v1 service: NOT_SERVING while the model loads, SERVING once it is ready
@@ -16,8 +17,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from . import grpc_services
+from .dataplane import DataPlane
 from .errors import GrpcBindError
-from .state import ServerState
+from .readiness import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +29,9 @@ def address(host: str, port: int) -> str:
 
 
 class GrpcServer:
-    def __init__(self, state: ServerState) -> None:
-        self.state = state
-        config = state.config
+    def __init__(self, plane: DataPlane, readiness: Readiness) -> None:
+        self.readiness = readiness
+        self.config = config = plane.config
         self.address = address(config.host, config.grpc_port)
         # At most --max-connections calls at once: beyond that grpc answers RESOURCE_EXHAUSTED unread.
         self.server = grpc.aio.server(maximum_concurrent_rpcs=config.max_connections, options=[
@@ -40,7 +42,7 @@ class GrpcServer:
             ("grpc.so_reuseport", 0),
         ])
         self.health = health.aio.HealthServicer()
-        self.services = ["", *grpc_services.add_services(self.server, state)]
+        self.services = ["", *grpc_services.add_services(self.server, plane, readiness)]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._pending: set[asyncio.Task[None]] = set()
         self._stopping: asyncio.Task[None] | None = None
@@ -55,13 +57,14 @@ class GrpcServer:
         if not bound:
             raise GrpcBindError(f"cannot listen for gRPC on {self.address} (is the port taken? --grpc-port / "
                                 f"DETECTOR_GRPC_PORT, 0 turns gRPC off): {detail}")
-        await self._set_health(self.state.accepting)
+        await self._set_health(self.readiness.accepting)
         await self.server.start()
-        self.state.readiness_listeners.append(self._readiness_changed)
         log.info("gRPC listening on %s: %s", self.address, ", ".join(s for s in self.services if s))
 
-    def _readiness_changed(self, ready: bool) -> None:
-        task = asyncio.get_running_loop().create_task(self._set_health(ready))
+    def readiness_changed(self) -> None:
+        """grpc.health.v1 follows readiness: the lifecycle calls this when the model's load ends
+        and when a shutdown begins."""
+        task = asyncio.get_running_loop().create_task(self._set_health(self.readiness.accepting))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -79,5 +82,5 @@ class GrpcServer:
     async def _stop(self) -> None:
         await self.health.enter_graceful_shutdown()
         # Calls in flight get the drain time; new ones are refused (GOAWAY: clients reconnect elsewhere).
-        await self.server.stop(self.state.config.drain_seconds)
+        await self.server.stop(self.config.drain_seconds)
         log.info("gRPC stopped")

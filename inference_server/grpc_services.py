@@ -1,6 +1,6 @@
-"""gRPC servicers: thin glue between the protocol codecs and the shared model state, like routes.py
-for HTTP. Every RPC goes through `rpc`: typed errors become gRPC status codes from errors.py's
-table (never UNKNOWN), and requests are counted in the same metrics as HTTP's."""
+"""gRPC servicers: thin glue between the protocol codecs and the dataplane, as rest/ is for HTTP.
+Every RPC goes through `rpc`: typed errors become gRPC status codes from errors.py's table (never
+UNKNOWN), and requests are counted in the same metrics as HTTP's."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from .dataplane import DataPlane
 from .errors import DeadlineExceeded, ServerError, grpc_code
 from .protocol import tfs_grpc, v2_grpc
 from .protocol.oip import open_inference_grpc_pb2 as pb
 from .protocol.oip import open_inference_grpc_pb2_grpc as pb_grpc
-from .state import ServerState
+from .readiness import Readiness
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,12 +32,12 @@ def rpc(service: str) -> Callable[[Method], Method]:
 
         @functools.wraps(method)  # noqa: RET503 (the handler ends in context.abort, which raises)
         async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            metrics = self.state.metrics
+            metrics = self.plane.metrics
             started, code, message = time.perf_counter(), "OK", ""
             metrics.in_flight.inc()
             try:
                 if context.time_remaining() is None:  # no deadline of its own: the server's default
-                    limit = self.state.config.grpc_deadline_seconds
+                    limit = self.plane.config.grpc_deadline_seconds
                     try:
                         async with asyncio.timeout(limit):
                             return await method(self, request, context)
@@ -66,8 +67,8 @@ async def _decode(typed: bool, decode: Callable[[], T]) -> T:
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     """The Open Inference Protocol's GRPCInferenceService."""
 
-    def __init__(self, state: ServerState) -> None:
-        self.state = state
+    def __init__(self, plane: DataPlane, readiness: Readiness) -> None:
+        self.plane, self.readiness = plane, readiness
 
     @rpc(v2_grpc.SERVICE)
     async def ServerLive(self, request, context):
@@ -75,12 +76,12 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @rpc(v2_grpc.SERVICE)
     async def ServerReady(self, request, context):
-        return pb.ServerReadyResponse(ready=self.state.accepting)
+        return pb.ServerReadyResponse(ready=self.readiness.accepting)
 
     @rpc(v2_grpc.SERVICE)
     async def ModelReady(self, request, context):
-        self.state.check_model(request.name, request.version)
-        return pb.ModelReadyResponse(ready=self.state.ready)
+        self.plane.check_model(request.name, request.version)
+        return pb.ModelReadyResponse(ready=self.plane.ready)
 
     @rpc(v2_grpc.SERVICE)
     async def ServerMetadata(self, request, context):
@@ -88,56 +89,56 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     @rpc(v2_grpc.SERVICE)
     async def ModelMetadata(self, request, context):
-        self.state.check_model(request.name, request.version)
+        self.plane.check_model(request.name, request.version)
         return v2_grpc.model_metadata(request.name)
 
     @rpc(v2_grpc.SERVICE)
     async def ModelInfer(self, request, context):
-        self.state.check_model(request.model_name, request.model_version)
-        limits = self.state.limits
+        self.plane.check_model(request.model_name, request.model_version)
+        limits = self.plane.limits
         names, images = await _decode(v2_grpc.is_typed(request), lambda: v2_grpc.decode_infer(request, limits))
-        outputs = await self.state.infer(request.model_name, images, request.model_version)
+        outputs = await self.plane.infer(images)
         return v2_grpc.encode_infer(request.model_name, request, names, outputs)
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """TF Serving's Predict and GetModelMetadata (Classify, Regress, MultiInference: UNIMPLEMENTED)."""
 
-    def __init__(self, state: ServerState) -> None:
-        self.state = state
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
 
     @rpc(tfs_grpc.PREDICTION_SERVICE)
     async def Predict(self, request, context):
         name, version = tfs_grpc.model_target(request.model_spec)
-        self.state.check_model(name, version)
-        limits = self.state.limits
+        self.plane.check_model(name, version)
+        limits = self.plane.limits
         names, images = await _decode(tfs_grpc.is_typed(request), lambda: tfs_grpc.decode_predict(request, limits))
-        outputs = await self.state.infer(name, images, version)
+        outputs = await self.plane.infer(images)
         return tfs_grpc.encode_predict(name, names, outputs)
 
     @rpc(tfs_grpc.PREDICTION_SERVICE)
     async def GetModelMetadata(self, request, context):
         name, version = tfs_grpc.model_target(request.model_spec)
-        self.state.check_model(name, version)
+        self.plane.check_model(name, version)
         return tfs_grpc.model_metadata(name, request)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     """TF Serving's GetModelStatus (HandleReloadConfigRequest: UNIMPLEMENTED, the model is fixed)."""
 
-    def __init__(self, state: ServerState) -> None:
-        self.state = state
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
 
     @rpc(tfs_grpc.MODEL_SERVICE)
     async def GetModelStatus(self, request, context):
         name, version = tfs_grpc.model_target(request.model_spec)
-        self.state.check_model(name, version)
-        return tfs_grpc.model_status(self.state.ready, self.state.error)
+        self.plane.check_model(name, version)
+        return tfs_grpc.model_status(self.plane.ready, self.plane.error)
 
 
-def add_services(server: grpc.aio.Server, state: ServerState) -> list[str]:
+def add_services(server: grpc.aio.Server, plane: DataPlane, readiness: Readiness) -> list[str]:
     """Register every servicer; returns their full names (for health and logs)."""
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(state), server)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(state), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(state), server)
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(plane, readiness), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(plane), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(plane), server)
     return [v2_grpc.SERVICE, tfs_grpc.PREDICTION_SERVICE, tfs_grpc.MODEL_SERVICE]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inference_server.app import WEB_DIR, render_page
+from inference_server.rest.pages import WEB_DIR, render_page
 from inference_server.config import ServerConfig
 
 TEMPLATE = (WEB_DIR / "index.html").read_text(encoding="utf-8")
