@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
+import signal
 import socket
 import sys
+import time
 from types import FrameType
 
 import uvicorn
@@ -14,6 +17,7 @@ import uvicorn
 from .app import Lifecycle, create_app
 from .config import parse_args
 from .http_protocol import guarded_protocol
+from .termination import write_termination_log
 
 KEEP_ALIVE_SECONDS = 75  # nginx's default; above the pool idle time of common HTTP clients
 log = logging.getLogger("inference_server")
@@ -31,12 +35,15 @@ class Server(uvicorn.Server):
     3. the lifespan shutdown drains the micro-batcher; uvicorn re-raises the signal (exit 143).
 
     A second signal during the delay skips the rest of it. A server whose model never became
-    ready skips it too: no load balancer was sending it anything.
+    ready skips it too: no load balancer was sending it anything. Nor does it wait for the load
+    (a thread that cannot be interrupted, minutes for a big model): it says why it ended, in its
+    termination message, and exits at once.
     """
 
     def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle) -> None:
         super().__init__(config)
         self.lifecycle = lifecycle
+        self.began = time.monotonic()  # not `started`: uvicorn.Server has that flag
         self._loop: asyncio.AbstractEventLoop | None = None
         self._delay_requested = False
         self._delay: asyncio.TimerHandle | None = None
@@ -70,6 +77,19 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.lifecycle.begin_stop()  # gRPC stops taking calls as uvicorn stops accepting, below
         await super().shutdown(sockets)
+        if self._captured_signals and not self.lifecycle.model_ready and not self.lifecycle.failed:
+            self._exit_while_loading(self._captured_signals[-1])
+
+    def _exit_while_loading(self, sig: int) -> None:
+        """The kubelet restarts a server its startup probe gave up on with SIGTERM: the pod's
+        status (and so the ObjectDetector's) then says what happened, in the server's words."""
+        message = (f"stopped by {signal.Signals(sig).name} {time.monotonic() - self.began:.0f} s after the start, "
+                   "while the model was still loading: if the kubelet's startup probe gave up, the model needs "
+                   "longer than spec.server.startupTimeoutSeconds")
+        log.error("%s", message)
+        write_termination_log(message)
+        logging.shutdown()
+        os._exit(128 + sig)  # not sys.exit: that would join the loading thread first
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,8 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     ), lifecycle)
     # A model that cannot load ends the process through uvicorn's own orderly shutdown.
     lifecycle.on_fatal = lambda: setattr(server, "should_exit", True)
-    # SIGTERM: see Server. The exit status is then 143, as supervisors expect.
+    # SIGTERM: see Server. The exit status is then 143, as supervisors expect: uvicorn raises the
+    # signal again once it is done, which ends the process, except as a container's PID 1 (the
+    # kernel drops a signal PID 1 has no handler for), where the kubelet saw exit 0, "Completed".
     server.run()
+    if server._captured_signals:
+        return 128 + server._captured_signals[-1]
     return 1 if lifecycle.failed else 0
 
 

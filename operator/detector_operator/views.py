@@ -143,8 +143,12 @@ def _failure(statuses: Iterable[Mapping[str, Any]], *, init: bool) -> str | None
         waiting = (state.get("waiting") or {}).get("reason")
         terminated = state.get("terminated") or {}
         # An init container that exited non-zero is retried; CrashLoopBackOff is the same
-        # failure between retries. The server only counts once it is crash-looping.
-        if waiting == "CrashLoopBackOff" or (init and terminated.get("exitCode", 0) != 0):
+        # failure between retries. The server counts from its first failed run until it is ready
+        # again: between two back-offs it runs (unready), and the status would otherwise flip to
+        # Deploying and back at every restart.
+        last_failed = ((cs.get("lastState") or {}).get("terminated") or {}).get("exitCode", 0) != 0
+        if (waiting == "CrashLoopBackOff" or (init and terminated.get("exitCode", 0) != 0)
+                or (not init and last_failed and not cs.get("ready"))):
             return _termination_message(cs)
     return None
 

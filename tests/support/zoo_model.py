@@ -35,16 +35,30 @@ def _weights(num_classes: int) -> dict[str, np.ndarray]:
     return w
 
 
-def _module(num_classes: int, batch_size: int | None):
+def _module(num_classes: int, batch_size: int | None, first_call_seconds: float):
     import tensorflow as tf
 
     class TinySSD(tf.Module):
         def __init__(self) -> None:
             super().__init__(name="tiny_ssd")
             self.w = {k: tf.Variable(v, name=k) for k, v in _weights(num_classes).items()}
+            self.called = tf.Variable(False, name="called")  # saved False: every load starts slow
+
+        def _first_call_wait(self):
+            """Spins until first_call_seconds have passed, once per load: a model whose warm-up is
+            slow, as big models' first calls (graph optimisation, autotuning) are."""
+            start = tf.timestamp()
+            waited = tf.while_loop(lambda t: t < first_call_seconds, lambda t: [tf.timestamp() - start],
+                                   [tf.constant(0.0, tf.float64)])
+            with tf.control_dependencies(waited):
+                return self.called.assign(True)
 
         @tf.function(input_signature=[tf.TensorSpec([batch_size, None, None, 3], tf.uint8, name="input_tensor")])
         def serve(self, input_tensor):
+            if first_call_seconds:
+                done = tf.cond(self.called, lambda: tf.constant(True), self._first_call_wait)
+                with tf.control_dependencies([done]):
+                    input_tensor = tf.identity(input_tensor)
             x = tf.cast(input_tensor, tf.float32) / 255.0 - 0.5
             for i in range(len(_CHANNELS) - 1):
                 x = tf.nn.relu(tf.nn.conv2d(x, self.w[f"conv{i}"], 2, "SAME") + self.w[f"bias{i}"])
@@ -74,14 +88,17 @@ def _module(num_classes: int, batch_size: int | None):
     return TinySSD()
 
 
-def build_zoo_savedmodel(export_dir: Path, *, num_classes: int = 90, batch_size: int | None = None) -> Path:
+def build_zoo_savedmodel(export_dir: Path, *, num_classes: int = 90, batch_size: int | None = None,
+                         first_call_seconds: float = 0) -> Path:
     """Save the tiny detector at export_dir (export_dir/saved_model.pb) and return export_dir.
 
-    batch_size=1 mimics the real Zoo exports, whose input_tensor is [1, None, None, 3]."""
+    batch_size=1 mimics the real Zoo exports, whose input_tensor is [1, None, None, 3].
+    first_call_seconds > 0: the first call after each load takes that long (the server's warm-up
+    makes it, so the model is that slow to become ready)."""
     import tensorflow as tf
 
     export_dir = Path(export_dir)
-    module = _module(num_classes, batch_size)
+    module = _module(num_classes, batch_size, first_call_seconds)
     tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
     return export_dir
 

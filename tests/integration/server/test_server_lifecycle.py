@@ -73,3 +73,24 @@ def test_a_directory_without_the_detection_signature_is_refused(server_factory, 
     server = server_factory(str(tmp_path / "doubler"))
     assert server.proc.wait(60) == 1
     assert "must take one input 'input_tensor'" in server.log()
+
+
+def test_sigterm_while_the_model_loads_ends_at_once_and_says_why(server_factory, tmp_path):
+    # A model whose warm-up takes a minute: the kubelet's startup probe giving up sends SIGTERM
+    # mid-load. The process must not wait for the load (a thread that cannot be interrupted), and
+    # its termination message is what the pod's status (and the ObjectDetector's) shows.
+    from tests.support.zoo_model import build_zoo_savedmodel
+
+    model = build_zoo_savedmodel(tmp_path / "slow", first_call_seconds=60)
+    termination_log = tmp_path / "termination-log"
+    termination_log.touch()  # the kubelet creates it; the server writes only where it exists
+    server = server_factory(str(model), env={"DETECTOR_TERMINATION_LOG": str(termination_log)})
+    server.wait_status("/v2/health/live", 200)
+    server.wait_status("/v2/health/ready", 503)
+    server.proc.send_signal(signal.SIGTERM)
+    # Within 30 s, not after the load's minute (wait raises TimeoutExpired past it); 143, as a
+    # signal's end is reported, also where the server is a container's PID 1.
+    assert server.proc.wait(30) == 128 + signal.SIGTERM
+    said = termination_log.read_text()
+    assert "stopped by SIGTERM" in said and "while the model was still loading" in said, said
+    assert "spec.server.startupTimeoutSeconds" in said

@@ -261,3 +261,17 @@ def test_a_forbidden_spec_is_not_ready_and_degraded_with_the_refusal():
     assert cond(st, "Ready")["message"] == "spec.image 'x' is not from an allowed registry"
     assert (cond(st, "Degraded")["status"], cond(st, "Degraded")["reason"]) == ("True", "Forbidden")
     assert cond(st, "Progressing")["status"] == "False"
+
+
+def test_a_server_restarted_after_a_failed_run_is_crash_looping_until_it_is_ready_again():
+    # Between two back-offs the kubelet runs it again: still the same failure, not Deploying.
+    failed_before = {"exitCode": 143, "reason": "Error", "message": "stopped by SIGTERM 21 s after the start"}
+    running = {"name": "server", "ready": False, "restartCount": 1, "state": {"running": {}},
+               "lastState": {"terminated": failed_before}}
+    ready = cond(status(deployment=dep(ready=0), pods=[PodView.of(pod_body(containers=[running]))]), "Ready")
+    assert ready["reason"] == "ServerCrashLooping" and "stopped by SIGTERM 21 s" in ready["message"]
+    recovered = {**running, "ready": True}
+    assert PodView.of(pod_body(containers=[recovered])).server_failure is None
+    # A clean earlier exit (exit 0) is not a failure.
+    clean = {**running, "lastState": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+    assert PodView.of(pod_body(containers=[clean])).server_failure is None
