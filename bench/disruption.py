@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.kind import disruptions  # noqa: E402
-from tests.integration.kind.conftest import kind_from_state  # noqa: E402
-from tests.support.kube import kubectl  # noqa: E402
+from tests.integration.kind import disruptions
+from tests.integration.kind.conftest import kind_from_state
+from tests.support.kube import kubectl
 
 
 def main() -> int:
@@ -50,7 +50,8 @@ def main() -> int:
                 print(run.line(scenario, delay), flush=True)
                 table.setdefault((scenario, label), []).append(
                     (run.outcome.failed, run.outcome.total, run.timeline["old pods gone"]))
-    print(f"\n{'scenario':<12} {'drainDelaySeconds':<18} {'failed (median)':>16} {'requests':>9} {'old pods gone s':>16}")
+    header = f"{'scenario':<12} {'drainDelaySeconds':<18} {'failed (median)':>16} {'requests':>9} {'old pods gone s':>16}"
+    print(f"\n{header}")
     for (scenario, label), runs in table.items():
         print(f"{scenario:<12} {label:<18} {statistics.median(r[0] for r in runs):>16} "
               f"{statistics.median(r[1] for r in runs):>9} {statistics.median(r[2] for r in runs):>16}")

@@ -4,10 +4,16 @@ and a scale-down. The server's drain delay (it keeps serving, unready, until end
 reached kube-proxy) is what keeps the count at zero: without it, the same scale-down fails requests."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from localprocs import wait_for
+from tests.support.kube import kubectl, kubectl_json
+
 from . import disruptions
-from .conftest import Kind
+from .conftest import Kind, apply_detector, ready_condition
+from .traffic import TrafficPod
 
 pytestmark = pytest.mark.slow
 
@@ -27,3 +33,34 @@ def test_without_the_drain_delay_the_same_scale_down_fails_requests(kind: Kind, 
     print(f"\nDISRUPTION {run.line('scale-down', 0)}")
     assert run.outcome.answered >= 50, run.outcome.counts
     assert run.outcome.failed > 0, run.line("scale-down", 0)
+
+
+def test_a_new_model_that_cannot_load_blocks_the_rollout_while_the_old_pods_serve(kind: Kind, ns: str) -> None:
+    apply_detector(ns, "keep", modelUri=kind.model_url, replicas=2)
+    disruptions.wait_serving(ns, "keep", 2)
+    old = disruptions.all_pod_names(ns, "keep")
+    url = kubectl_json("-n", ns, "get", "od", "keep")["status"]["url"]
+
+    def condition(kind_: str) -> dict:
+        conditions = (kubectl_json("-n", ns, "get", "od", "keep").get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == kind_), {})
+
+    with TrafficPod(ns, url, "keep", kind.server_image) as traffic:
+        traffic.wait_for_answers()
+        kubectl("-n", ns, "patch", "od", "keep", "--type=merge", "-p",
+                json.dumps({"spec": {"modelUri": f"{kind.model_base}/no-such-model.tar.gz"}}))
+        blocked = wait_for(lambda: (c := condition("Progressing")).get("reason") == "RolloutBlocked" and c,
+                           timeout=240, interval=1, message="Progressing=False/RolloutBlocked")
+        # Still serving the old model, and saying so.
+        assert ready_condition(ns, "keep")["status"] == "True"
+        assert blocked["status"] == "False" and "404" in blocked["message"], blocked
+        assert old <= disruptions.all_pod_names(ns, "keep")  # the old pods were never taken down
+        # Recovery the GitOps way: the spec back to a model that loads.
+        kubectl("-n", ns, "patch", "od", "keep", "--type=merge", "-p",
+                json.dumps({"spec": {"modelUri": kind.model_url}}))
+        wait_for(lambda: condition("Progressing").get("reason") == "RolloutComplete", timeout=240, interval=1,
+                 message="the rollout complete again")
+        outcome = traffic.stop()
+    print(f"\nDISRUPTION blocked rollout and recovery: {outcome.total} requests, {outcome.failed} failed "
+          f"{dict(outcome.counts)}; blocked said: {blocked['message']}")
+    assert outcome.answered >= 50 and outcome.failed == 0, outcome.counts
