@@ -50,7 +50,8 @@ def main() -> int:
                 print(run.line(scenario, delay), flush=True)
                 table.setdefault((scenario, label), []).append(
                     (run.outcome.failed, run.outcome.total, run.timeline["old pods gone"]))
-    header = f"{'scenario':<12} {'drainDelaySeconds':<18} {'failed (median)':>16} {'requests':>9} {'old pods gone s':>16}"
+    header = (f"{'scenario':<12} {'drainDelaySeconds':<18} {'failed (median)':>16} {'requests':>9} "
+              f"{'old pods gone s':>16}")
     print(f"\n{header}")
     for (scenario, label), runs in table.items():
         print(f"{scenario:<12} {label:<18} {statistics.median(r[0] for r in runs):>16} "
