@@ -39,6 +39,19 @@ class Kind:
         return self.model_url.rsplit("/", 1)[0]
 
 
+def host_state() -> dict[str, Any]:
+    """What a kind cluster may change on the host and `down` must give back: sysctls, links,
+    firewall chains and rules, CNI state (localkind.host's snapshot), routes and the project's
+    podman containers."""
+    from localimages import engine
+    from localkind import host
+
+    routes = subprocess.run(["ip", "route", "show"], capture_output=True, text=True, check=True).stdout
+    containers = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], env=engine.env(),
+                                capture_output=True, text=True, check=True).stdout
+    return {**host.snapshot(), "routes": sorted(routes.splitlines()), "containers": sorted(containers.split())}
+
+
 def kind_from_state(state: Path, up_seconds: float = 0.0) -> Kind:
     """The cluster deploy/kind/up.sh made in `state`, read back from it (KUBECONFIG set to it)."""
     deployment = kubectl_json("-n", "detector-operator-dev", "get", "deployment", "detector-operator")
@@ -66,6 +79,7 @@ def kind() -> Iterator[Kind]:
         state = Path(reuse).resolve()
         up_seconds = 0.0
     else:
+        host_before = host_state()
         state = REPO / ".local" / f"kind-test-{os.getpid()}"
         state.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "LOCALKIND_DIR": str(state), "LOCALKIND_NAME": "detector-kind-test",
@@ -91,6 +105,8 @@ def kind() -> Iterator[Kind]:
         if not reuse:
             _run_script("down.sh", {**os.environ, "LOCALKIND_DIR": str(state), "LOCALKIND_NAME": "detector-kind-test"},
                         REPO / ".local" / f"kind-test-{os.getpid()}-down.log", 600)
+            changed = {k: (v, after[k]) for k, v in host_before.items() if (after := host_state())[k] != v}
+            assert not changed, f"deploy/kind/down.sh left the host changed (before, after): {changed}"
             # Both went fine: their logs go too (a failed script's log stays, named in the error).
             for log in ("up", "down"):
                 (REPO / ".local" / f"kind-test-{os.getpid()}-{log}.log").unlink(missing_ok=True)

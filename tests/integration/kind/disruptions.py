@@ -81,20 +81,20 @@ def _under_traffic(kind: Kind, namespace: str, name: str, change: Change) -> Run
 
 
 def rollout(kind: Kind, namespace: str, drain_delay: int | None = None, name: str = "roll") -> Run:
-    """Two replicas; a new modelUri (the same model at another URL: a new pod template)."""
-    apply_detector(namespace, name, modelUri=kind.model_url, replicas=2, **_spec(drain_delay))
-    wait_serving(namespace, name, 2)
+    """Three replicas; a new modelUri (the same model at another URL: a new pod template)."""
+    apply_detector(namespace, name, modelUri=kind.model_url, replicas=3, **_spec(drain_delay))
+    wait_serving(namespace, name, 3)
 
     def change(timeline: dict[str, float], t0: float) -> set[str]:
         old = all_pod_names(namespace, name)
         kubectl("-n", namespace, "patch", "od", name, "--type=merge", "-p",
                 json.dumps({"spec": {"modelUri": kind.model_url + "?v=2"}}))
         wait_for(lambda: len([p for p in live_pods(namespace, name)
-                              if p["metadata"]["name"] not in old and is_ready(p)]) == 2,
-                 timeout=300, interval=0.5, message="two new pods ready")
+                              if p["metadata"]["name"] not in old and is_ready(p)]) == 3,
+                 timeout=300, interval=0.5, message="three new pods ready")
         timeline["new pods ready"] = round(time.monotonic() - t0, 1)
-        wait_serving(namespace, name, 2)
-        timeline["Ready again, 2 replicas"] = round(time.monotonic() - t0, 1)
+        wait_serving(namespace, name, 3)
+        timeline["Ready again, 3 replicas"] = round(time.monotonic() - t0, 1)
         return old
 
     return _under_traffic(kind, namespace, name, change)
