@@ -4,7 +4,7 @@
     python bench/disruption.py --kind-dir .local/kind [--rounds 3] [--scenarios rollout,drain,scale-down]
     deploy/kind/down.sh
 
-For each scenario (a model rollout of 2 replicas, a drain of the node of one of 2 replicas, a
+For each scenario (a model rollout of 3 replicas, a drain of the node of one of 2 replicas, a
 scale-down from 3 to 1: tests/integration/kind/disruptions.py), `--rounds` times in alternating
 order, a fresh detector with the default drain delay and one with `server.drainDelaySeconds: 0`,
 each under the same client (tests/integration/kind/traffic.py: 4 callers on fresh connections,

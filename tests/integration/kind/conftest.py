@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from localprocs import REPO
 
+from localprocs import REPO
 from tests.support.kube import kubectl, kubectl_json
 
 UP_TIMEOUT = 3600  # cold: node image, images, kind create; warm it takes about 2 min

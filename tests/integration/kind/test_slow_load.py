@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from localprocs import wait_for
-from tests.support.kube import kubectl_json
 
 from .conftest import Kind, apply_detector, ready_condition
 from .disruptions import live_pods
@@ -17,7 +16,7 @@ from .test_real_nodes import pod_condition_time, ts
 
 pytestmark = pytest.mark.slow
 
-# Longer than liveness's window (3 failures × 10 s) and readiness's (3 × 5 s): under either, a
+# Longer than liveness's window (3 failures x 10 s) and readiness's (3 x 5 s): under either, a
 # pod judged from its start would be restarted or never trusted.
 LOAD_SECONDS = 45
 
@@ -41,7 +40,8 @@ def server_status(pod: dict) -> dict:
     return next(c for c in pod["status"]["containerStatuses"] if c["name"] == "server")
 
 
-def test_a_model_slower_to_load_than_the_liveness_window_is_not_killed(kind: Kind, ns: str, slow_model_url: str) -> None:
+def test_a_model_slower_to_load_than_the_liveness_window_is_not_killed(
+        kind: Kind, ns: str, slow_model_url: str) -> None:
     apply_detector(ns, "slow", modelUri=slow_model_url)
     wait_for(lambda: ready_condition(ns, "slow").get("status") == "True", timeout=300, interval=1,
              message="Ready")

@@ -140,7 +140,7 @@ class TrafficPod:
         result = json.loads(log.splitlines()[-1])
         return Outcome(Counter(result["counts"]), result["failures"])
 
-    def __enter__(self) -> "TrafficPod":
+    def __enter__(self) -> TrafficPod:
         return self
 
     def __exit__(self, *exc: object) -> None:
