@@ -15,8 +15,13 @@ import pytest
 from localprocs import wait_for
 from tests.support.kube import kubectl, kubectl_json
 
-from .conftest import (RESTRICTED_CONTAINER, RESTRICTED_POD, Kind, apply_detector, jpeg_bytes, ready_condition,
-                       run_client_pod)
+from .conftest import (
+    Kind,
+    apply_detector,
+    jpeg_bytes,
+    ready_condition,
+    run_client_pod,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +55,7 @@ class PortForward:
         _, err = self.proc.communicate(timeout=10)
         self.errors = err
 
-    def __enter__(self) -> "PortForward":
+    def __enter__(self) -> PortForward:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -62,7 +67,7 @@ def pods_of(namespace: str, name: str) -> list[dict]:
 
 
 def ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(value).timestamp()  # 3.11 reads the trailing Z
 
 
 def pod_condition_time(pod: dict, kind: str) -> float:
@@ -98,7 +103,8 @@ def test_detector_is_ready_only_once_its_pod_serves_and_answers_at_its_status_ur
         "scheduled": pod_condition_time(pod, "PodScheduled") - ts(pod["metadata"]["creationTimestamp"]),
         "sandbox+image": ts(init["startedAt"]) - pod_condition_time(pod, "PodScheduled"),
         "download": ts(init["finishedAt"]) - ts(init["startedAt"]),
-        "server start (TF load, warm-up) to ready": pod_condition_time(pod, "Ready") - ts(server["state"]["running"]["startedAt"]),
+        "server start (TF load, warm-up) to ready":
+            pod_condition_time(pod, "Ready") - ts(server["state"]["running"]["startedAt"]),
         "applied->Ready=True (client-side)": became_ready,
     }
     print("\nREADY SPLIT " + json.dumps({k: round(v, 1) for k, v in split.items()}))
@@ -106,7 +112,8 @@ def test_detector_is_ready_only_once_its_pod_serves_and_answers_at_its_status_ur
     # A client pod in the cluster resolves status.url's DNS name and gets detections.
     url = kubectl_json("-n", ns, "get", "od", "d")["status"]["url"]
     assert url.startswith(f"http://d-detector.{ns}.svc.cluster.local"), url
-    answer = json.loads(run_client_pod(ns, kind.server_image, DETECT_CLIENT.format(url=url, model="d")).splitlines()[-1])
+    said = run_client_pod(ns, kind.server_image, DETECT_CLIENT.format(url=url, model="d"))
+    answer = json.loads(said.splitlines()[-1])
     assert answer["status"] == 200 and answer["body"]["model"] == "d"
     assert isinstance(answer["body"]["detections"], list) and answer["body"]["detections"], answer
 
@@ -178,73 +185,13 @@ def test_scale_to_three_spreads_serving_pods_over_the_workers(kind: Kind) -> Non
         pods = wait_for(three_ready, timeout=300, interval=1, message="3 ready pods")
         nodes = Counter(p["spec"]["nodeName"] for p in pods)
         assert len(nodes) == 2 and all("worker" in n for n in nodes), nodes
-        wait_for(lambda: kubectl_json("-n", "detectors", "get", "od", "cpu-detector")["status"].get("readyReplicas") == 3,
-                 timeout=60, message="status.readyReplicas 3")
+        wait_for(lambda: kubectl_json("-n", "detectors", "get", "od", "cpu-detector")["status"].get(
+            "readyReplicas") == 3, timeout=60, message="status.readyReplicas 3")
     finally:
         kubectl("-n", "detectors", "scale", "od/cpu-detector", "--replicas=1")
     wait_for(lambda: len([p for p in pods_of("detectors", "cpu-detector")
                           if not p["metadata"].get("deletionTimestamp")]) == 1,
              timeout=120, interval=1, message="back to 1 pod")
-
-
-LOOP_CLIENT = """
-import collections, io, json, os, time, urllib.request
-from PIL import Image
-buf = io.BytesIO(); Image.new("RGB", (320, 240), (200, 40, 40)).save(buf, "JPEG")
-counts = collections.Counter()
-deadline = time.monotonic() + 600
-while not os.path.exists("/tmp/stop") and time.monotonic() < deadline:
-    req = urllib.request.Request("{url}/v1/models/{model}:detect", data=buf.getvalue(),
-                                 headers={{"Content-Type": "image/jpeg"}})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            counts[str(resp.status)] += 1
-    except Exception as e:
-        counts[type(e).__name__ + ": " + str(getattr(e, "code", "") or getattr(e, "reason", ""))[:60]] += 1
-    time.sleep(0.05)
-print(json.dumps(counts))
-"""
-
-
-def test_model_change_rolls_real_pods_while_a_client_sends_requests(kind: Kind, ns: str) -> None:
-    apply_detector(ns, "roll", modelUri=kind.model_url, replicas=2)
-    wait_for(lambda: ready_condition(ns, "roll").get("status") == "True", timeout=300, interval=1, message="Ready")
-    old_pods = {p["metadata"]["name"] for p in pods_of(ns, "roll")}
-    url = kubectl_json("-n", ns, "get", "od", "roll")["status"]["url"]
-    # A client pod in the cluster sends requests through the Service (its ClusterIP, by DNS name)
-    # until the test touches /tmp/stop, then prints its counts.
-    client = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "loop-client"},
-              "spec": {"restartPolicy": "Never", "securityContext": RESTRICTED_POD,
-                       "volumes": [{"name": "tmp", "emptyDir": {}}],
-                       "containers": [{"name": "client", "image": kind.server_image,
-                                       "command": ["python", "-c", LOOP_CLIENT.format(url=url, model="roll")],
-                                       "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                                       **RESTRICTED_CONTAINER}]}}
-    kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(client))
-    wait_for(lambda: kubectl_json("-n", ns, "get", "pod", "loop-client")["status"].get("phase") == "Running",
-             timeout=120, interval=0.5, message="the client pod running")
-    time.sleep(3)
-    # Same model, another URL (a query string): a new pod template, so a real rollout.
-    kubectl("-n", ns, "patch", "od", "roll", "--type=merge", "-p",
-            json.dumps({"spec": {"modelUri": kind.model_url + "?v=2"}}))
-
-    def rolled() -> bool:
-        pods = [p for p in pods_of(ns, "roll") if not p["metadata"].get("deletionTimestamp")]
-        names = {p["metadata"]["name"] for p in pods}
-        return (bool(names) and not names & old_pods and len(pods) == 2
-                and ready_condition(ns, "roll").get("status") == "True")
-
-    wait_for(rolled, timeout=300, interval=1, message="the rollout to finish")
-    time.sleep(3)
-    kubectl("-n", ns, "exec", "loop-client", "--", "python", "-c", "open('/tmp/stop', 'w').close()")
-    wait_for(lambda: kubectl_json("-n", ns, "get", "pod", "loop-client")["status"].get("phase") == "Succeeded",
-             timeout=60, interval=0.5, message="the client pod to finish")
-    results = Counter(json.loads(kubectl("-n", ns, "logs", "loop-client").stdout.splitlines()[-1]))
-    total = sum(results.values())
-    failed = total - results["200"]
-    print(f"\nROLLOUT REQUESTS through the Service: total {total}, failed {failed}: {dict(results)}")
-    assert results["200"] > 0, results
-    # Counted, not hidden: the rollouts issue brings the failures to zero; this records them.
 
 
 def test_operator_pod_deleted_a_new_one_takes_over_without_duplicates(kind: Kind, ns: str) -> None:
