@@ -1,8 +1,10 @@
-"""A model slow to become ready, on real pods: the kubelet's startup probe (sized by
-spec.server.startupTimeoutSeconds) keeps liveness from judging it while it loads, and restarts it
-only once that timeout is spent."""
+"""Loading a model on real pods: a model slow to become ready is protected by the kubelet's startup
+probe (sized by spec.server.startupTimeoutSeconds), which keeps liveness from judging it while it
+loads and restarts it only once that timeout is spent; a model that cannot load is restarted by
+the kubelet, and the ObjectDetector says so in the server's own words."""
 from __future__ import annotations
 
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -79,3 +81,28 @@ def test_a_load_longer_than_the_startup_timeout_is_restarted_and_the_status_says
     ready = wait_for(crash_looping, timeout=120, interval=1, message="Ready=False/ServerCrashLooping")
     assert ready["status"] == "False" and "spec.server.startupTimeoutSeconds" in ready["message"], ready
     assert "exit code 143" in ready["message"], ready
+
+
+def test_a_model_that_downloads_but_cannot_load_is_server_crash_looping_in_the_servers_words(
+        kind: Kind, ns: str) -> None:
+    # A tarball the downloader accepts (it holds a saved_model.pb) that TensorFlow cannot read.
+    tarball = kind.state / "models" / "corrupt_ssd.tar.gz"
+    if not tarball.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            model = Path(tmp) / "corrupt_ssd" / "saved_model"
+            model.mkdir(parents=True)
+            (model / "saved_model.pb").write_bytes(b"this is not a protocol buffer" * 10)
+            with tarfile.open(Path(tmp) / tarball.name, "w:gz") as tar:
+                tar.add(model.parent, arcname="corrupt_ssd")
+            (Path(tmp) / tarball.name).replace(tarball)
+    apply_detector(ns, "corrupt", modelUri=f"{kind.model_base}/{tarball.name}")
+
+    def crash_looping() -> dict:
+        ready = ready_condition(ns, "corrupt")
+        return ready if ready.get("reason") == "ServerCrashLooping" else {}
+
+    ready = wait_for(crash_looping, timeout=240, interval=1, message="Ready=False/ServerCrashLooping")
+    pod = live_pods(ns, "corrupt")[0]
+    assert server_status(pod)["restartCount"] >= 1, server_status(pod)  # real restarts, by the kubelet
+    assert ready["status"] == "False" and "cannot load SavedModel" in ready["message"], ready
+    assert "exit code 1" in ready["message"] and ready["message"].count("model load failed") == 1, ready
