@@ -8,7 +8,7 @@ For each scenario (a model rollout of 3 replicas, a drain of the node of one of 
 scale-down from 3 to 1: tests/integration/kind/disruptions.py), `--rounds` times in alternating
 order, a fresh detector with the default drain delay and one with `server.drainDelaySeconds: 0`,
 each under the same client (tests/integration/kind/traffic.py: 4 callers on fresh connections,
-8 on pooled keep-alive ones). Prints each run's counts and timeline, then per scenario the median
+16 on pooled keep-alive ones). Prints each run's counts and timeline, then per scenario the median
 failed requests of both and the time until the old pods were gone.
 """
 from __future__ import annotations
