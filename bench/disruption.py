@@ -54,8 +54,8 @@ def main() -> int:
               f"{'old pods gone s':>16}")
     print(f"\n{header}")
     for (scenario, label), runs in table.items():
-        print(f"{scenario:<12} {label:<18} {statistics.median(r[0] for r in runs):>16} "
-              f"{statistics.median(r[1] for r in runs):>9} {statistics.median(r[2] for r in runs):>16}")
+        print(f"{scenario:<12} {label:<18} {statistics.median(r[0] for r in runs):>16g} "
+              f"{statistics.median(r[1] for r in runs):>9g} {statistics.median(r[2] for r in runs):>16.1f}")
     return 0
 
 
