@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import localprocs
 import yaml
+
+import localprocs
 
 sys.path.insert(0, str(localprocs.REPO))  # tests.support, which is not an installed package
 
-from tests.support.gitops import (APPS, DETECTORS_APP, DETECTORS_DIR, GitOps,  # noqa: E402
-                                  running_tree)
+from tests.support.gitops import APPS, DETECTORS_APP, DETECTORS_DIR, GitOps, running_tree
 
 SAMPLE = "ssd-mobilenet"
 URIS = ("ssd_mobilenet_v2_320x320", "ssd_mobilenet_v2_fpnlite_320x320")

@@ -29,9 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import localimages  # noqa: E402
-from localimages import measure  # noqa: E402
-
 from detector_operator.settings import Settings  # noqa: E402
+from localimages import measure  # noqa: E402
 from tests.support.object_stores import GatedFileServer  # noqa: E402
 from tests.support.podman_pod import PodmanPod, host_url  # noqa: E402
 from tests.support.pods import plan, pod_template  # noqa: E402

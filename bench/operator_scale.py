@@ -43,13 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import localprocs
-from localcluster import Cluster
-from localprocs import REPO
 
+import localprocs
 from detector_operator import builders, kube, models
 from detector_operator.children import desired_objects
 from detector_operator.settings import Settings
+from localcluster import Cluster
+from localprocs import REPO
 
 BENCH_UA = "operator-bench/1"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from localprocs import kubectl_path
-from localprocs import wait_for
+from localprocs import kubectl_path, wait_for
 from tests.support.kube import kubectl, kubectl_json
 
 POOL = "detector-test/pool"

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import localprocs
 
+import localprocs
 from detector_operator import builders, models
 from detector_operator.settings import Settings
 

@@ -13,12 +13,19 @@ from datetime import datetime
 
 import pytest
 import yaml
+
 from localargocd import fork
 from localprocs import wait_for
-
-from tests.support.gitops import APPS, DETECTORS_APP, DETECTORS_DIR, DETECTORS_NS, OPERATOR_APP, GitOps, detector_manifest
+from tests.support.gitops import (
+    APPS,
+    DETECTORS_APP,
+    DETECTORS_DIR,
+    DETECTORS_NS,
+    OPERATOR_APP,
+    GitOps,
+    detector_manifest,
+)
 from tests.support.kube import REPO
-
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tests.support.pods import plan
 from tests.support.podman_pod import PodmanPod
+from tests.support.pods import plan
 
 from .conftest import MISSING, SYMLINK_OUT, TRAVERSAL, ZOO
 

@@ -20,10 +20,10 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.support.kube import REPO, apply_crds, kubectl, sample, token_kubeconfig, wait_ready
-from tests.support.pods import plan
-from tests.support.podman_pod import PodmanPod
 import localprocs
+from tests.support.kube import REPO, apply_crds, kubectl, sample, token_kubeconfig, wait_ready
+from tests.support.podman_pod import PodmanPod
+from tests.support.pods import plan
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 OVERLAY = REPO / "deploy/overlays/namespaced"

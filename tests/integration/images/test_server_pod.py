@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.support.images import encode, picture
-from tests.support.pods import plan
 from tests.support.podman_pod import InitExit, PodmanPod
+from tests.support.pods import plan
 from tests.support.server_process import ServerProcess
 
 from .conftest import ZOO

@@ -15,8 +15,15 @@ import pytest
 from localprocs import wait_for
 from tests.support.kube import kubectl, kubectl_json
 
-from .conftest import (RESTRICTED_CONTAINER, RESTRICTED_POD, Kind, apply_detector, jpeg_bytes, ready_condition,
-                       run_client_pod)
+from .conftest import (
+    RESTRICTED_CONTAINER,
+    RESTRICTED_POD,
+    Kind,
+    apply_detector,
+    jpeg_bytes,
+    ready_condition,
+    run_client_pod,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +57,7 @@ class PortForward:
         _, err = self.proc.communicate(timeout=10)
         self.errors = err
 
-    def __enter__(self) -> "PortForward":
+    def __enter__(self) -> PortForward:
         return self
 
     def __exit__(self, *exc: object) -> None:

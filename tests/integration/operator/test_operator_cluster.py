@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from localprocs import wait_for
-
 from detector_operator.builders import DETECTOR_LABEL as LABEL
-from tests.support.kube import (SAMPLES, apply, condition, detector, events, get_json, kubectl, sample,
-                                wait_events, wait_ready, wait_reason)
+from localprocs import wait_for
+from tests.support.kube import (
+    SAMPLES,
+    apply,
+    condition,
+    detector,
+    events,
+    get_json,
+    kubectl,
+    sample,
+    wait_events,
+    wait_ready,
+    wait_reason,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -13,9 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from localprocs import wait_for
-
 from detector_operator import credentials, handlers, kube
+from localprocs import wait_for
 from tests.support.kube import apply, kubectl, kubectl_json, sample, token_kubeconfig, wait_ready
 from tests.support.operator_process import OperatorProcess
 

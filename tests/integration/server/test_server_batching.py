@@ -16,8 +16,8 @@ PREDICT = f"/v1/models/{MODEL_NAME}:predict"
 
 def batch_stats(client: httpx.Client) -> tuple[float, float]:
     text = client.get("/metrics").text
-    count = float(re.search(r"^detector_batch_size_count (\S+)$", text, re.M).group(1))
-    images = float(re.search(r"^detector_batch_size_sum (\S+)$", text, re.M).group(1))
+    count = float(re.search(r"^detector_batch_size_count (\S+)$", text, re.MULTILINE).group(1))
+    images = float(re.search(r"^detector_batch_size_sum (\S+)$", text, re.MULTILINE).group(1))
     return count, images
 
 

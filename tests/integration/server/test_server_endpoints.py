@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 from tests.support.images import encode, picture
-
 from tests.support.server_process import TEST_MODEL_NAME as MODEL_NAME
 
 DETECT = f"/v1/models/{MODEL_NAME}:detect"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.images import encode, picture
-from tests.support.server_process import TEST_MODEL_NAME as MODEL_NAME
-
 from tests.support.server_process import SHARED_MAX_BODY
+from tests.support.server_process import TEST_MODEL_NAME as MODEL_NAME
 
 DETECT = f"/v1/models/{MODEL_NAME}:detect"
 

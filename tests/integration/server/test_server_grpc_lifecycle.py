@@ -60,7 +60,7 @@ def _answers(target: str) -> bool:
 
 def in_flight(url: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=5).text
-    return float(re.search(r"^detector_requests_in_flight (\S+)$", text, re.M).group(1))
+    return float(re.search(r"^detector_requests_in_flight (\S+)$", text, re.MULTILINE).group(1))
 
 
 def test_sigterm_lets_a_grpc_call_in_flight_finish(server_factory, zoo_model_dir):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support.server_process import TEST_MODEL_NAME, ServerProcess
 from localprocs import REPO
+from tests.support.server_process import TEST_MODEL_NAME, ServerProcess
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]

@@ -2,7 +2,6 @@
 client and API server are exercised in tests/integration/operator)."""
 from __future__ import annotations
 
-
 import pytest
 
 from detector_operator import kube
