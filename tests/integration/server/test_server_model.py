@@ -72,5 +72,5 @@ def test_missing_detection_outputs_is_a_clear_error(tmp_path):
 
 
 def test_a_directory_that_is_not_a_savedmodel_is_a_clear_error(tmp_path):
-    with pytest.raises(ModelError, match="no saved_model.pb"):
+    with pytest.raises(ModelError, match=r"no saved_model\.pb"):
         Detector().load(tmp_path)
