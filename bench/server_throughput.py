@@ -172,7 +172,7 @@ def merge_floors(passes: list[list[Row]]) -> list[Row]:
     if not passes:
         return []
     merged = []
-    for same in zip(*passes):  # every pass lists the same (size, batch) rows in the same order
+    for same in zip(*passes, strict=True):  # every pass lists the same (size, batch) rows in the same order
         merged.append(Row("floor", "in-process", same[0].size, same[0].level,
                           ips=statistics.mean(r.ips for r in same)))
         if len(same) > 1:

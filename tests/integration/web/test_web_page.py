@@ -50,7 +50,7 @@ def upload(page: Page, name: str, mime: str, data: bytes) -> None:
 def assert_rows_match(rows: list[list[str]], expected: list[dict]) -> None:
     """Same detections, same order (best first); numbers as the page rounds them."""
     assert len(rows) == len(expected)
-    for n, (row, det) in enumerate(zip(rows, expected), start=1):
+    for n, (row, det) in enumerate(zip(rows, expected, strict=True), start=1):
         number, label, score, *box = row
         assert (int(number), label.strip()) == (n, det["label"])
         assert float(score) == pytest.approx(det["score"], abs=0.0006)

@@ -105,7 +105,7 @@ async def test_images_of_different_sizes_never_share_a_call():
     await until(lambda: batcher.queued == 5)
     fake.release.set()
     results = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
-    for i, (result, size) in enumerate(zip(results, sizes)):
+    for i, (result, size) in enumerate(zip(results, sizes, strict=True)):
         assert float(result["mean"][0]) == i
         assert tuple(result["shape"][0]) == size
     await first
