@@ -199,8 +199,7 @@ def operator_writes(audit: Path, offset: int, since: float, until: float) -> col
         for line in f:
             entry = json.loads(line)
             agent = entry.get("userAgent", "")
-            if entry.get("verb") not in WRITES or not (agent.startswith("detector-operator") or
-                                                       agent.startswith("kopf")):
+            if entry.get("verb") not in WRITES or not agent.startswith(("detector-operator", "kopf")):
                 continue
             stamp = _epoch(entry["requestReceivedTimestamp"])
             if since <= stamp < until:
@@ -212,7 +211,7 @@ def operator_writes(audit: Path, offset: int, since: float, until: float) -> col
 
 def _epoch(stamp: str) -> float:
     from datetime import datetime
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 async def operator_run(n: int, replicas: int, namespace: str, args: argparse.Namespace, audit: Path,
@@ -400,7 +399,7 @@ def main() -> int:
             n = counts[-1]
             spaces = asyncio.run(unrelated_load(args.unrelated, args.timeout))
             loaded = []
-            for r in range(args.rounds):
+            for _ in range(args.rounds):
                 ns = fresh_namespace(f"op-loaded-{n}")
                 loaded.append(asyncio.run(operator_run(n, args.replicas, ns, args, cluster.audit_log, None)))
                 drop_namespace(ns)

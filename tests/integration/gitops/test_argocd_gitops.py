@@ -42,7 +42,7 @@ def all_synced_and_healthy(gitops: GitOps, timeout: float = 120) -> None:
 def reconciled_at(app) -> float:
     """When Argo CD last compared the app with Git (wall clock, whole seconds)."""
     stamp = (app.body.get("status") or {}).get("reconciledAt")
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 0.0
+    return datetime.fromisoformat(stamp).timestamp() if stamp else 0.0
 
 
 def detector_ready_message(gitops: GitOps, name: str) -> str:

@@ -69,7 +69,7 @@ def pods_of(namespace: str, name: str) -> list[dict]:
 
 
 def ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(value).timestamp()
 
 
 def pod_condition_time(pod: dict, kind: str) -> float:

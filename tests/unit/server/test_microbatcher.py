@@ -126,7 +126,7 @@ async def test_a_full_batch_goes_at_once_and_never_exceeds_the_limit():
 
 
 async def test_multi_image_requests_keep_their_rows_together():
-    batcher, fake, busy = await busy_batcher(max_batch_size=4, max_latency_ms=60_000)
+    batcher, fake, _ = await busy_batcher(max_batch_size=4, max_latency_ms=60_000)
     waiting = [asyncio.ensure_future(batcher.submit(images(v, count=n))) for v, n in ((1, 3), (2, 2), (3, 1))]
     await until(lambda: batcher.queued == 3 and batcher.batches_in_flight == 2)  # (1,3) sent on overflow
     fake.release.set()
