@@ -121,7 +121,8 @@ def cold_figures(build: list[str]) -> None:
             note = f" (the stand-in base took {base_done:.0f} s of it)" if base_done else ""
             print(f"cold build {name}: {seconds:.0f} s{note}", flush=True)
     finally:
-        reset = "import localimages, subprocess; subprocess.run(['podman', 'system', 'reset', '--force'], env=localimages.env())"
+        reset = ("import localimages, subprocess; "
+                 "subprocess.run(['podman', 'system', 'reset', '--force'], env=localimages.env())")
         subprocess.run([sys.executable, "-c", reset], env=env, check=False)
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -132,7 +132,8 @@ def test_a_detector_no_node_can_hold_is_degraded_until_git_fixes_it(gitops: GitO
     message = degraded.resource(KIND, "too-many-gpus")["health"]["message"]
     assert "Insufficient nvidia.com/gpu" in message
     gitops.wait_app(DETECTORS_APP, health="Degraded")
-    sha = gitops.commit({path: detector_manifest("too-many-gpus", hardware="gpu", gpu={"count": 1})}, "one GPU is enough")
+    sha = gitops.commit({path: detector_manifest("too-many-gpus", hardware="gpu", gpu={"count": 1})},
+                        "one GPU is enough")
     gitops.wait_app(DETECTORS_APP, revision=sha)
     assert gitops.app(DETECTORS_APP).resource(KIND, "too-many-gpus")["health"]["status"] == "Healthy"
     sha = gitops.commit({path: None}, "drop the GPU detector")

@@ -45,7 +45,8 @@ def as_podman_runs_it(deployment: dict, namespace: str, image: str, liveness_por
     pod = template["spec"]
     pod.update(automountServiceAccountToken=False, enableServiceLinks=False)
     pod["volumes"] = [{"name": v["name"], "emptyDir": {}} if "emptyDir" in v else v for v in pod["volumes"]]
-    pod["volumes"].append({"name": "kubeconfig", "persistentVolumeClaim": {"claimName": "kubeconfig", "readOnly": True}})
+    pod["volumes"].append({"name": "kubeconfig",
+                           "persistentVolumeClaim": {"claimName": "kubeconfig", "readOnly": True}})
     (container,) = pod["containers"]
     container["image"] = image
     container["volumeMounts"].append({"name": "kubeconfig", "mountPath": KUBECONFIG_DIR, "readOnly": True})

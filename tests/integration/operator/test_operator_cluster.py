@@ -97,7 +97,8 @@ def test_operator_writes_only_status_no_finalizers_or_annotations(operator, name
 
 
 def test_gpu_samples_land_on_the_gpu_nodes_of_their_product(operator, namespace):
-    kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "gpu-l4-detector.yaml"), "-f", str(SAMPLES / "gpu-a100-detector.yaml"))
+    kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "gpu-l4-detector.yaml"),
+            "-f", str(SAMPLES / "gpu-a100-detector.yaml"))
     wait_ready(namespace, "gpu-l4-detector", "gpu-a100-detector")
     for name, node in (("gpu-l4-detector", "gpu-l4-1"), ("gpu-a100-detector", "gpu-a100-1")):
         (pod,) = pods_of(namespace, name)

@@ -55,7 +55,8 @@ def test_operator_logged_in_through_an_exec_plugin_reconciles_to_ready(crds, nam
             assert od["status"]["observedGeneration"] == od["metadata"]["generation"]
             # Both kopf (the watches) and kube.py (apply, status) used the plugin's token: the
             # children were written by our field manager and the plugin ran.
-            deployment = kubectl_json("get", "deployment", "cpu-detector-detector", "-n", namespace, "--show-managed-fields")
+            deployment = kubectl_json("get", "deployment", "cpu-detector-detector", "-n", namespace,
+                                      "--show-managed-fields")
             managers = {m["manager"] for m in deployment["metadata"]["managedFields"]}
             assert "detector-operator" in managers
             assert calls.read_text().count("called") >= 1

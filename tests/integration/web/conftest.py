@@ -27,7 +27,8 @@ def chromium_executable() -> str:
 
 @pytest.fixture(scope="module")
 def web_server(zoo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(zoo_model_dir.as_uri(), "--model-name", TEST_MODEL_NAME, log_dir=tmp_path_factory.mktemp("web-server"))
+    server = ServerProcess(zoo_model_dir.as_uri(), "--model-name", TEST_MODEL_NAME,
+                           log_dir=tmp_path_factory.mktemp("web-server"))
     try:
         yield server.wait_ready(timeout=120)
     finally:

@@ -151,7 +151,8 @@ def test_dropped_image_is_detected(page: Page, web_server: ServerProcess):
         const bytes = Uint8Array.from(atob(b64), ch => ch.charCodeAt(0));
         const dt = new DataTransfer();
         dt.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
-        document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+        const drop = new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true });
+        document.getElementById('drop').dispatchEvent(drop);
     }""", base64.b64encode(png).decode())
     expect(page.locator(ROWS)).to_have_count(len(expected), timeout=30_000)
     assert_rows_match(table_rows(page), expected)
@@ -212,7 +213,8 @@ def test_the_pages_content_security_policy_blocks_an_injected_inline_script(brow
         page.on("console", lambda message: reports.append(message.text))
         page.goto(web_server.url + "/")
         ran = page.evaluate("""() => { const s = document.createElement('script');
-            s.textContent = 'window.injected = true'; document.head.appendChild(s); return window.injected === true; }""")
+            s.textContent = 'window.injected = true'; document.head.appendChild(s);
+            return window.injected === true; }""")
         assert ran is False
         assert any("Content Security Policy" in text for text in reports), reports
     finally:

@@ -54,7 +54,8 @@ async def until(predicate, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.001)
 
 
-async def busy_batcher(max_batch_size: int, max_latency_ms: float) -> tuple[MicroBatcher, GatedDetector, asyncio.Future]:
+async def busy_batcher(max_batch_size: int,
+                       max_latency_ms: float) -> tuple[MicroBatcher, GatedDetector, asyncio.Future]:
     """A batcher whose model is busy with a first request (value 99) until `fake.release` is set."""
     fake = GatedDetector()
     batcher = MicroBatcher(fake.predict, max_batch_size=max_batch_size, max_latency_ms=max_latency_ms)
