@@ -15,15 +15,8 @@ import pytest
 from localprocs import wait_for
 from tests.support.kube import kubectl, kubectl_json
 
-from .conftest import (
-    RESTRICTED_CONTAINER,
-    RESTRICTED_POD,
-    Kind,
-    apply_detector,
-    jpeg_bytes,
-    ready_condition,
-    run_client_pod,
-)
+from .conftest import (RESTRICTED_CONTAINER, RESTRICTED_POD, Kind, apply_detector, jpeg_bytes, ready_condition,
+                       run_client_pod)
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +50,7 @@ class PortForward:
         _, err = self.proc.communicate(timeout=10)
         self.errors = err
 
-    def __enter__(self) -> PortForward:
+    def __enter__(self) -> "PortForward":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -69,7 +62,7 @@ def pods_of(namespace: str, name: str) -> list[dict]:
 
 
 def ts(value: str) -> float:
-    return datetime.fromisoformat(value).timestamp()
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def pod_condition_time(pod: dict, kind: str) -> float:
@@ -105,8 +98,7 @@ def test_detector_is_ready_only_once_its_pod_serves_and_answers_at_its_status_ur
         "scheduled": pod_condition_time(pod, "PodScheduled") - ts(pod["metadata"]["creationTimestamp"]),
         "sandbox+image": ts(init["startedAt"]) - pod_condition_time(pod, "PodScheduled"),
         "download": ts(init["finishedAt"]) - ts(init["startedAt"]),
-        "server start (TF load, warm-up) to ready":
-            pod_condition_time(pod, "Ready") - ts(server["state"]["running"]["startedAt"]),
+        "server start (TF load, warm-up) to ready": pod_condition_time(pod, "Ready") - ts(server["state"]["running"]["startedAt"]),
         "applied->Ready=True (client-side)": became_ready,
     }
     print("\nREADY SPLIT " + json.dumps({k: round(v, 1) for k, v in split.items()}))
@@ -114,8 +106,7 @@ def test_detector_is_ready_only_once_its_pod_serves_and_answers_at_its_status_ur
     # A client pod in the cluster resolves status.url's DNS name and gets detections.
     url = kubectl_json("-n", ns, "get", "od", "d")["status"]["url"]
     assert url.startswith(f"http://d-detector.{ns}.svc.cluster.local"), url
-    answer = json.loads(
-        run_client_pod(ns, kind.server_image, DETECT_CLIENT.format(url=url, model="d")).splitlines()[-1])
+    answer = json.loads(run_client_pod(ns, kind.server_image, DETECT_CLIENT.format(url=url, model="d")).splitlines()[-1])
     assert answer["status"] == 200 and answer["body"]["model"] == "d"
     assert isinstance(answer["body"]["detections"], list) and answer["body"]["detections"], answer
 
@@ -187,9 +178,8 @@ def test_scale_to_three_spreads_serving_pods_over_the_workers(kind: Kind) -> Non
         pods = wait_for(three_ready, timeout=300, interval=1, message="3 ready pods")
         nodes = Counter(p["spec"]["nodeName"] for p in pods)
         assert len(nodes) == 2 and all("worker" in n for n in nodes), nodes
-        wait_for(
-            lambda: kubectl_json("-n", "detectors", "get", "od", "cpu-detector")["status"].get("readyReplicas") == 3,
-            timeout=60, message="status.readyReplicas 3")
+        wait_for(lambda: kubectl_json("-n", "detectors", "get", "od", "cpu-detector")["status"].get("readyReplicas") == 3,
+                 timeout=60, message="status.readyReplicas 3")
     finally:
         kubectl("-n", "detectors", "scale", "od/cpu-detector", "--replicas=1")
     wait_for(lambda: len([p for p in pods_of("detectors", "cpu-detector")
