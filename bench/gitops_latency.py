@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import localprocs
 import yaml
+
+import localprocs
 
 sys.path.insert(0, str(localprocs.REPO))  # tests.support, which is not an installed package
 
-from tests.support.gitops import (APPS, DETECTORS_APP, DETECTORS_DIR, GitOps,  # noqa: E402
-                                  running_tree)
+from tests.support.gitops import APPS, DETECTORS_APP, DETECTORS_DIR, GitOps, running_tree
 
 SAMPLE = "ssd-mobilenet"
 URIS = ("ssd_mobilenet_v2_320x320", "ssd_mobilenet_v2_fpnlite_320x320")
@@ -61,7 +61,8 @@ def main() -> int:
             gitops.wait_app(name, timeout=300)
         print(f"tree synced and healthy from nothing in {time.monotonic() - gitops.root_applied_at:.1f} s", flush=True)
         results = {}
-        for label, refresh, rounds in (("refresh annotation", True, args.rounds), ("polling alone", False, args.polling_rounds)):
+        for label, refresh, rounds in (("refresh annotation", True, args.rounds),
+                                       ("polling alone", False, args.polling_rounds)):
             runs = []
             for i in range(rounds):
                 runs.append(one_commit(gitops, i, refresh=refresh))
@@ -71,8 +72,8 @@ def main() -> int:
     print("\ncommit →        Synced (median)   Healthy (median)   rounds")
     for label, runs in results.items():
         if runs:
-            print(f"{label:<20} {statistics.median(r[0] for r in runs):>8.2f} s {statistics.median(r[1] for r in runs):>14.2f} s"
-                  f"   {len(runs)}")
+            synced, healthy = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+            print(f"{label:<20} {synced:>8.2f} s {healthy:>14.2f} s   {len(runs)}")
     print("\nArgo CD resident memory: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in sorted(rss.items())))
     return 0
 

@@ -29,9 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import localimages  # noqa: E402
-from localimages import measure  # noqa: E402
-
 from detector_operator.settings import Settings  # noqa: E402
+from localimages import measure  # noqa: E402
 from tests.support.object_stores import GatedFileServer  # noqa: E402
 from tests.support.podman_pod import PodmanPod, host_url  # noqa: E402
 from tests.support.pods import plan, pod_template  # noqa: E402
@@ -122,7 +121,8 @@ def cold_figures(build: list[str]) -> None:
             note = f" (the stand-in base took {base_done:.0f} s of it)" if base_done else ""
             print(f"cold build {name}: {seconds:.0f} s{note}", flush=True)
     finally:
-        reset = "import localimages, subprocess; subprocess.run(['podman', 'system', 'reset', '--force'], env=localimages.env())"
+        reset = ("import localimages, subprocess; "
+                 "subprocess.run(['podman', 'system', 'reset', '--force'], env=localimages.env())")
         subprocess.run([sys.executable, "-c", reset], env=env, check=False)
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from detector_operator import builders, kube, models
+from detector_operator.settings import FIELD_MANAGER, Settings
 
 SIDE_DEPS = Path(os.environ.get("DETECTOR_CACHE", Path.home() / ".cache" / "detector-operator")) / "bench-deps"
 
@@ -39,7 +40,7 @@ def with_kubernetes_asyncio() -> None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(SIDE_DEPS),
                         "kubernetes-asyncio>=32,<37"], check=True)
     sys.path.insert(0, str(SIDE_DEPS))
-from detector_operator.settings import FIELD_MANAGER, Settings
+
 
 CONCURRENCY = 16
 

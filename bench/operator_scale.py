@@ -43,13 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import localprocs
-from localcluster import Cluster
-from localprocs import REPO
 
+import localprocs
 from detector_operator import builders, kube, models
 from detector_operator.children import desired_objects
 from detector_operator.settings import Settings
+from localcluster import Cluster
+from localprocs import REPO
 
 BENCH_UA = "operator-bench/1"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
@@ -199,8 +199,7 @@ def operator_writes(audit: Path, offset: int, since: float, until: float) -> col
         for line in f:
             entry = json.loads(line)
             agent = entry.get("userAgent", "")
-            if entry.get("verb") not in WRITES or not (agent.startswith("detector-operator") or
-                                                       agent.startswith("kopf")):
+            if entry.get("verb") not in WRITES or not agent.startswith(("detector-operator", "kopf")):
                 continue
             stamp = _epoch(entry["requestReceivedTimestamp"])
             if since <= stamp < until:
@@ -212,7 +211,7 @@ def operator_writes(audit: Path, offset: int, since: float, until: float) -> col
 
 def _epoch(stamp: str) -> float:
     from datetime import datetime
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 async def operator_run(n: int, replicas: int, namespace: str, args: argparse.Namespace, audit: Path,
@@ -326,8 +325,10 @@ def report(n: int, rounds: list[dict[str, Any]], replicas: int) -> None:
     writes = statistics.median(sum(r["writes_until_ready"].values()) for r in rounds) / n
     idle = max(sum(r["writes_idle"].values()) for r in rounds)
     print(f"N={n}: {len(rounds)} rounds, medians")
-    print(f"  children + current status: operator {sa:7.1f}s  floor A {fa:7.1f}s  ratio {sa / fa:5.2f}x  (goal <= 1.5x)")
-    print(f"  Ready / Available:         operator {sb:7.1f}s  floor B {fb:7.1f}s  ratio {sb / fb:5.2f}x  (goal <= 1.1x)")
+    print(f"  children + current status: operator {sa:7.1f}s  floor A {fa:7.1f}s  "
+          f"ratio {sa / fa:5.2f}x  (goal <= 1.5x)")
+    print(f"  Ready / Available:         operator {sb:7.1f}s  floor B {fb:7.1f}s  "
+          f"ratio {sb / fb:5.2f}x  (goal <= 1.1x)")
     print(f"  writes per detector until Ready: {writes:.2f} (goal <= 4)   writes in idle window: {idle} (goal 0)")
     print(f"  RSS idle before the burst {median(rounds, 'idle_rss_mib'):.0f} MiB")
     print(f"  peak RSS {median(rounds, 'peak_rss_mib'):.0f} MiB (goal <= 150)   CPU until Ready "
@@ -381,7 +382,8 @@ def main() -> int:
                     ns = fresh_namespace(f"floor-{n}")
                     row[label] = asyncio.run(fn(n, args.replicas, ns, args.timeout))
                     drop_namespace(ns)
-                profile = workdir / "operator.prof" if args.profile and n == counts[-1] and r == args.rounds - 1 else None
+                last_round = n == counts[-1] and r == args.rounds - 1
+                profile = workdir / "operator.prof" if args.profile and last_round else None
                 runs = [("operator", sys.executable), *([("baseline", args.baseline)] if args.baseline else [])]
                 for label, python in runs if r % 2 == 0 else runs[::-1]:  # alternate: drift hits both
                     ns = fresh_namespace(f"op-{n}")
@@ -400,7 +402,7 @@ def main() -> int:
             n = counts[-1]
             spaces = asyncio.run(unrelated_load(args.unrelated, args.timeout))
             loaded = []
-            for r in range(args.rounds):
+            for _ in range(args.rounds):
                 ns = fresh_namespace(f"op-loaded-{n}")
                 loaded.append(asyncio.run(operator_run(n, args.replicas, ns, args, cluster.audit_log, None)))
                 drop_namespace(ns)

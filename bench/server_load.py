@@ -57,7 +57,7 @@ def http_sender(session: aiohttp.ClientSession, url: str, body: bytes, headers: 
         try:
             async with session.post(url, data=body, headers=headers) as r:
                 payload = await r.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             return f"{type(e).__name__}: {e}"
         return None if r.status == 200 else f"HTTP {r.status}: {payload[:200]!r}"
     return send

@@ -47,12 +47,11 @@ def at_level(rows: list[Row], target: str, api: str, size: int, level: int) -> R
 
 
 def report(rows: list[Row]) -> str:
-    lines = ["| target | API | image | batch / concurrency | images/s | p50 ms | p99 ms | server CPU ms/img | "
-             "loadgen CPU ms/img | errors |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r.target} | {label(r.api)} | {r.size}x{r.size} | {r.level} | {r.ips:.1f} | "
-                     f"{fmt(r.p50_ms, '.1f')} | {fmt(r.p99_ms, '.1f')} | {fmt(r.server_cpu_ms_per_image, '.2f')} | "
-                     f"{fmt(r.loadgen_cpu_ms_per_image, '.2f')} | {r.errors} |")
+    lines = [("| target | API | image | batch / concurrency | images/s | p50 ms | p99 ms | server CPU ms/img | "
+              "loadgen CPU ms/img | errors |"), "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines.extend(f"| {r.target} | {label(r.api)} | {r.size}x{r.size} | {r.level} | {r.ips:.1f} | "
+                 f"{fmt(r.p50_ms, '.1f')} | {fmt(r.p99_ms, '.1f')} | {fmt(r.server_cpu_ms_per_image, '.2f')} | "
+                 f"{fmt(r.loadgen_cpu_ms_per_image, '.2f')} | {r.errors} |" for r in rows)
     top = best(rows)
     lines += ["", "Saturation (best images/s over batch sizes / concurrency levels):", "",
               "| image | API | server | floor | server/floor | KServe | server/KServe |",
@@ -66,7 +65,7 @@ def report(rows: list[Row]) -> str:
         lines.append(f"| {size}x{size} | {label(api)} | {r.ips:.1f} | {fmt(floor and floor.ips, '.1f')} | "
                      f"{fmt(floor and r.ips / floor.ips, '.2f')} | {fmt(ks and ks.ips, '.1f')} | "
                      f"{fmt(ks and r.ips / ks.ips, '.2f')} |")
-    return "\n".join(lines + ["", goals(rows)])
+    return "\n".join([*lines, "", goals(rows)])
 
 
 def goals(rows: list[Row]) -> str:

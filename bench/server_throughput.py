@@ -122,7 +122,8 @@ def run_load(target: str, api: str, size: int, url: str, body: Body, server_pid:
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     server_cpu = cpu_seconds(server_pid) - before_server
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    loadgen_cpu = (after_children.ru_utime - before_children.ru_utime) + (after_children.ru_stime - before_children.ru_stime)
+    loadgen_cpu = ((after_children.ru_utime - before_children.ru_utime)
+                   + (after_children.ru_stime - before_children.ru_stime))
     result = json.loads(out)
     served = sum(len(v["latencies_ms"]) for v in result.values()) or 1
     rows = []
@@ -172,7 +173,7 @@ def merge_floors(passes: list[list[Row]]) -> list[Row]:
     if not passes:
         return []
     merged = []
-    for same in zip(*passes):  # every pass lists the same (size, batch) rows in the same order
+    for same in zip(*passes, strict=True):  # every pass lists the same (size, batch) rows in the same order
         merged.append(Row("floor", "in-process", same[0].size, same[0].level,
                           ips=statistics.mean(r.ips for r in same)))
         if len(same) > 1:
@@ -255,7 +256,8 @@ def main() -> None:
         if model is None:
             model = work / f"{args.model_kind}_ssd"
             log(f"building the {args.model_kind} Zoo-signature SavedModel")
-            subprocess.run([PY, BENCH / "server_raw.py", "build", args.model_kind, model], check=True, capture_output=True)
+            subprocess.run([PY, BENCH / "server_raw.py", "build", args.model_kind, model], check=True,
+                           capture_output=True)
         bodies = {size: write_bodies(scene(size), size, MODEL_NAME, work, keys) for size in sizes}
 
         # The floor is measured before and after the servers and averaged: on a shared machine the

@@ -8,6 +8,7 @@ code under test fails to refuse it. The result says so (`killed`), and the test 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -31,10 +32,8 @@ def disk_bytes(roots: list[Path]) -> int:
     for root in roots:
         for dirpath, _dirs, files in os.walk(root):
             for name in files:
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-                except FileNotFoundError:
-                    pass
     return total
 
 

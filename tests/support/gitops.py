@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from localargocd import ArgoCD, GitRepo, fork
 from localcluster import Cluster
 from localprocs import wait_for

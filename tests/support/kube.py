@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from localprocs import REPO, kubectl, wait_for
 
 SAMPLES = REPO / "samples"

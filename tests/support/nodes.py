@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from localprocs import kubectl_path
-from localprocs import wait_for
+from localprocs import kubectl_path, wait_for
 from tests.support.kube import kubectl, kubectl_json
 
 POOL = "detector-test/pool"
@@ -48,7 +47,7 @@ def pool_nodes(*nodes: dict[str, Any]) -> Iterator[list[str]]:
             # Ready (kwok), and the node lifecycle controller has lifted the not-ready taint it
             # puts on every new node: until then the scheduler places nothing there.
             found = kubectl_json("get", "nodes", *names)
-            items = found["items"] if "items" in found else [found]  # one name: the object itself
+            items = found.get("items", [found])  # one name: the object itself
             return all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
                        and {t["key"] for t in n["spec"].get("taints", [])} == {POOL} for n in items)
         wait_for(schedulable, timeout=60, interval=0.3, message=f"nodes {names} Ready and untainted")

@@ -32,7 +32,8 @@ class GatedFileServer:
             def do_GET(self) -> None:
                 name = self.path.lstrip("/").split("?")[0]
                 if name in refused:
-                    return self.send_error(403)
+                    self.send_error(403)
+                    return
                 if name in names:
                     gate.wait(120)
                 if name in short:
@@ -42,7 +43,7 @@ class GatedFileServer:
                     self.end_headers()
                     self.wfile.write(data[: len(data) // 2])
                     self.close_connection = True
-                    return None
+                    return
                 super().do_GET()
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet

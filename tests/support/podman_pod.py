@@ -33,7 +33,6 @@ from pathlib import Path
 
 import localimages
 import localprocs
-
 from tests.support.pods import ContainerPlan, InitResult, PodPlan, Probe, wait_until_ready
 
 HOST_LOOPBACK = "10.0.2.2"  # the host's 127.0.0.1, as the pod sees it (slirp4netns)

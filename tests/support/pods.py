@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import localprocs
 
+import localprocs
 from detector_operator import builders, models
 from detector_operator.settings import Settings
 
@@ -224,7 +224,8 @@ def plan(template: dict[str, Any]) -> PodPlan:
     security = pod.get("securityContext") or {}
     return PodPlan(
         volumes=volumes,
-        init_containers=[_container(security, c, f"initContainers[{c['name']}]") for c in pod.get("initContainers") or []],
+        init_containers=[_container(security, c, f"initContainers[{c['name']}]")
+                         for c in pod.get("initContainers") or []],
         containers=[_container(security, c, f"containers[{c['name']}]") for c in pod["containers"]],
         labels=dict(meta.get("labels") or {}), annotations=dict(meta.get("annotations") or {}),
         termination_grace_seconds=pod.get("terminationGracePeriodSeconds", 30),

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
+
 import localprocs
 
 TEST_MODEL_NAME = "tiny"  # what the integration tests serve the tiny Zoo model as

@@ -8,6 +8,7 @@ server relies on: `serving_default`, uint8 `input_tensor` [N,H,W,3] with dynamic
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tarfile
 from pathlib import Path
@@ -22,7 +23,7 @@ _CHANNELS = (3, 8, 16, 16, 16)
 def _weights(num_classes: int) -> dict[str, np.ndarray]:
     rng = np.random.RandomState(_SEED)
     w: dict[str, np.ndarray] = {}
-    for i, (cin, cout) in enumerate(zip(_CHANNELS, _CHANNELS[1:])):
+    for i, (cin, cout) in enumerate(itertools.pairwise(_CHANNELS)):
         w[f"conv{i}"] = rng.normal(0, np.sqrt(2.0 / (9 * cin)), (3, 3, cin, cout)).astype(np.float32)
         w[f"bias{i}"] = np.full((cout,), 0.05, np.float32)
     feat = _CHANNELS[-1]

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from tests.support import except_clauses
 from localprocs import REPO
+from tests.support import except_clauses
 
 # (source root, packages under it): everything the images and the dev tools import.
 PROJECT_PACKAGES = [

@@ -1,6 +1,7 @@
-"""ruff and mypy find nothing in operator/, inference_server/ and hack/, with the rules and
-strictness stated in pyproject.toml ([tool.ruff], [tool.mypy]); `make lint` runs the same two
-commands beside lint-imports (tests/unit/operator/test_operator_layers.py)."""
+"""ruff finds nothing in operator/, inference_server/, redaction/, hack/, tests/ and bench/, mypy
+nothing in the packages of the first four, with the rules and strictness stated in pyproject.toml
+([tool.ruff], [tool.mypy]); `make lint` runs the same two commands beside lint-imports
+(tests/unit/operator/test_operator_layers.py)."""
 from __future__ import annotations
 
 import subprocess

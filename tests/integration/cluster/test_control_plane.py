@@ -6,7 +6,6 @@ import json
 import pytest
 
 from localprocs import wait_for
-
 from tests.support.kube import kubectl, kubectl_json, token_kubeconfig
 
 pytestmark = pytest.mark.cluster

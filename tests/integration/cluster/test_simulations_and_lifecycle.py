@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from localprocs import wait_for
-
+from localprocs import REPO, wait_for
 from tests.support.kube import kubectl, kubectl_json
-from localprocs import REPO
 
 pytestmark = pytest.mark.cluster
 SECURITY = {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": 1000,

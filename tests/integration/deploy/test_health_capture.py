@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from localprocs import wait_for
-
 from tests.support.kube import condition_of, kubectl, kubectl_json
 from tests.unit.deploy.argocd_health import Health, evaluate
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.support.kube import kubectl, kubectl_json
-
-from tests.support.kube import wait_ready
+from tests.support.kube import kubectl, kubectl_json, wait_ready
 
 from .conftest import REPO, RunningOperator, rbac_denials, render
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from localprocs import wait_for
 
+from localprocs import wait_for
 from tests.support import tenancy
 from tests.support.kube import CRD_NAME, REPO, apply, detector, kubectl, token_kubeconfig
 

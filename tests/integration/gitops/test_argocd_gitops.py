@@ -13,12 +13,19 @@ from datetime import datetime
 
 import pytest
 import yaml
+
 from localargocd import fork
 from localprocs import wait_for
-
-from tests.support.gitops import APPS, DETECTORS_APP, DETECTORS_DIR, DETECTORS_NS, OPERATOR_APP, GitOps, detector_manifest
+from tests.support.gitops import (
+    APPS,
+    DETECTORS_APP,
+    DETECTORS_DIR,
+    DETECTORS_NS,
+    OPERATOR_APP,
+    GitOps,
+    detector_manifest,
+)
 from tests.support.kube import REPO
-
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -35,7 +42,7 @@ def all_synced_and_healthy(gitops: GitOps, timeout: float = 120) -> None:
 def reconciled_at(app) -> float:
     """When Argo CD last compared the app with Git (wall clock, whole seconds)."""
     stamp = (app.body.get("status") or {}).get("reconciledAt")
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 0.0
+    return datetime.fromisoformat(stamp).timestamp() if stamp else 0.0
 
 
 def detector_ready_message(gitops: GitOps, name: str) -> str:
@@ -125,7 +132,8 @@ def test_a_detector_no_node_can_hold_is_degraded_until_git_fixes_it(gitops: GitO
     message = degraded.resource(KIND, "too-many-gpus")["health"]["message"]
     assert "Insufficient nvidia.com/gpu" in message
     gitops.wait_app(DETECTORS_APP, health="Degraded")
-    sha = gitops.commit({path: detector_manifest("too-many-gpus", hardware="gpu", gpu={"count": 1})}, "one GPU is enough")
+    sha = gitops.commit({path: detector_manifest("too-many-gpus", hardware="gpu", gpu={"count": 1})},
+                        "one GPU is enough")
     gitops.wait_app(DETECTORS_APP, revision=sha)
     assert gitops.app(DETECTORS_APP).resource(KIND, "too-many-gpus")["health"]["status"] == "Healthy"
     sha = gitops.commit({path: None}, "drop the GPU detector")

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from localprocs import alive, wait_for
 
+from localprocs import alive, wait_for
 from tests.support.kube import REPO
 
 pytestmark = pytest.mark.cluster

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import localimages
 import pytest
 
+import localimages
 from detector_operator.settings import Settings
 from tests.support.object_stores import GatedFileServer, serving
-from tests.support.pods import pod_template
 from tests.support.podman_pod import host_url
+from tests.support.pods import pod_template
 from tests.support.zoo_model import make_zoo_tarball
 
 # The archive names the model server offers (tests/integration/images/*.py ask for these).

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tests.support.pods import plan
 from tests.support.podman_pod import PodmanPod
+from tests.support.pods import plan
 
 from .conftest import MISSING, SYMLINK_OUT, TRAVERSAL, ZOO
 
@@ -33,7 +33,7 @@ def test_init_container_unpacks_a_zoo_archive_into_the_model_volume(server_pods,
     (SYMLINK_OUT, "unsafe archive member refused: 'tiny/saved_model' would land outside"),
 ], ids=["missing", "path traversal", "symlink out of the volume"])
 def test_init_container_fails_with_one_line_in_the_termination_log(server_pods, tmp_path, archive, reason):
-    pod, result = run_init(server_pods, archive, tmp_path)
+    _, result = run_init(server_pods, archive, tmp_path)
     assert result.exit_code == 1, result.output
     message = result.termination_message
     assert message.startswith("model download failed: ") and message.count("\n") == 1, message

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from localprocs import REPO
-
 from detector_operator import builders
+from localprocs import REPO
 from tests.support import except_clauses
 from tests.support.podman_pod import podman
 

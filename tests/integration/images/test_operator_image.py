@@ -20,10 +20,10 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.support.kube import REPO, apply_crds, kubectl, sample, token_kubeconfig, wait_ready
-from tests.support.pods import plan
-from tests.support.podman_pod import PodmanPod
 import localprocs
+from tests.support.kube import REPO, apply_crds, kubectl, sample, token_kubeconfig, wait_ready
+from tests.support.podman_pod import PodmanPod
+from tests.support.pods import plan
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 OVERLAY = REPO / "deploy/overlays/namespaced"
@@ -45,7 +45,8 @@ def as_podman_runs_it(deployment: dict, namespace: str, image: str, liveness_por
     pod = template["spec"]
     pod.update(automountServiceAccountToken=False, enableServiceLinks=False)
     pod["volumes"] = [{"name": v["name"], "emptyDir": {}} if "emptyDir" in v else v for v in pod["volumes"]]
-    pod["volumes"].append({"name": "kubeconfig", "persistentVolumeClaim": {"claimName": "kubeconfig", "readOnly": True}})
+    pod["volumes"].append({"name": "kubeconfig",
+                           "persistentVolumeClaim": {"claimName": "kubeconfig", "readOnly": True}})
     (container,) = pod["containers"]
     container["image"] = image
     container["volumeMounts"].append({"name": "kubeconfig", "mountPath": KUBECONFIG_DIR, "readOnly": True})

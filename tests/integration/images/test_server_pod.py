@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.support.images import encode, picture
-from tests.support.pods import plan
 from tests.support.podman_pod import InitExit, PodmanPod
+from tests.support.pods import plan
 from tests.support.server_process import ServerProcess
 
 from .conftest import ZOO
@@ -69,7 +69,7 @@ def test_server_pod_detects_what_the_same_model_detects_as_a_local_process(serve
     in_pod, local = detect(server_pod.pod.url("http"), name), detect(local_server.url, name)
     assert in_pod, "the tiny model finds boxes in this picture"
     assert [d["label"] for d in in_pod] == [d["label"] for d in local]
-    for a, b in zip(in_pod, local):
+    for a, b in zip(in_pod, local, strict=True):
         assert a["score"] == pytest.approx(b["score"], abs=1e-4)
         assert a["box"] == pytest.approx(b["box"], abs=1e-4)
 

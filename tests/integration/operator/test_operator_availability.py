@@ -14,8 +14,7 @@ import pytest
 from detector_operator import builders, models
 from detector_operator.builders import DETECTOR_LABEL as LABEL
 from localprocs import wait_for
-from tests.support.kube import (apply, condition_of, detector, get_json, kubectl, wait_events, wait_ready,
-                                wait_reason)
+from tests.support.kube import apply, condition_of, detector, get_json, kubectl, wait_events, wait_ready, wait_reason
 from tests.support.nodes import POOL, ReadyPods, node, placement, pool_nodes
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from localprocs import wait_for
-
 from detector_operator.builders import DETECTOR_LABEL as LABEL
-from tests.support.kube import (SAMPLES, apply, condition, detector, events, get_json, kubectl, sample,
-                                wait_events, wait_ready, wait_reason)
+from localprocs import wait_for
+from tests.support.kube import (
+    SAMPLES,
+    apply,
+    condition,
+    detector,
+    events,
+    get_json,
+    kubectl,
+    sample,
+    wait_events,
+    wait_ready,
+    wait_reason,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -87,7 +97,8 @@ def test_operator_writes_only_status_no_finalizers_or_annotations(operator, name
 
 
 def test_gpu_samples_land_on_the_gpu_nodes_of_their_product(operator, namespace):
-    kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "gpu-l4-detector.yaml"), "-f", str(SAMPLES / "gpu-a100-detector.yaml"))
+    kubectl("apply", "-n", namespace, "-f", str(SAMPLES / "gpu-l4-detector.yaml"),
+            "-f", str(SAMPLES / "gpu-a100-detector.yaml"))
     wait_ready(namespace, "gpu-l4-detector", "gpu-a100-detector")
     for name, node in (("gpu-l4-detector", "gpu-l4-1"), ("gpu-a100-detector", "gpu-a100-1")):
         (pod,) = pods_of(namespace, name)

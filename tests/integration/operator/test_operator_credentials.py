@@ -13,9 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from localprocs import wait_for
-
 from detector_operator import credentials, handlers, kube
+from localprocs import wait_for
 from tests.support.kube import apply, kubectl, kubectl_json, sample, token_kubeconfig, wait_ready
 from tests.support.operator_process import OperatorProcess
 
@@ -56,7 +55,8 @@ def test_operator_logged_in_through_an_exec_plugin_reconciles_to_ready(crds, nam
             assert od["status"]["observedGeneration"] == od["metadata"]["generation"]
             # Both kopf (the watches) and kube.py (apply, status) used the plugin's token: the
             # children were written by our field manager and the plugin ran.
-            deployment = kubectl_json("get", "deployment", "cpu-detector-detector", "-n", namespace, "--show-managed-fields")
+            deployment = kubectl_json("get", "deployment", "cpu-detector-detector", "-n", namespace,
+                                      "--show-managed-fields")
             managers = {m["manager"] for m in deployment["metadata"]["managedFields"]}
             assert "detector-operator" in managers
             assert calls.read_text().count("called") >= 1

@@ -8,9 +8,8 @@ import uuid
 
 import pytest
 
-from localprocs import wait_for
-
 from detector_operator.builders import DETECTOR_LABEL as LABEL
+from localprocs import wait_for
 from tests.support.kube import apply, detector, get_json, kubectl, wait_ready
 from tests.support.operator_process import OperatorProcess
 

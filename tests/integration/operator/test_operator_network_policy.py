@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from detector_operator import builders, models
 from detector_operator.settings import Settings
 from localprocs import wait_for
-
 from tests.support.kube import apply, detector, kubectl, kubectl_json
 
 

@@ -5,9 +5,9 @@ import json
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from localprocs import wait_for
 
 from detector_operator.builders import DETECTOR_LABEL, MANAGED_BY, MANAGED_BY_LABEL
+from localprocs import wait_for
 from tests.support.kube import apply, detector, kubectl, wait_events, wait_ready, wait_reason
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]

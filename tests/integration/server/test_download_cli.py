@@ -32,7 +32,8 @@ def test_zoo_tarball_and_label_map_land_where_the_server_expects_them(zoo_tarbal
 
 
 def test_the_pod_flow_init_container_then_server_uses_the_downloaded_label_map(zoo_tarball, tmp_path, server_factory):
-    (tmp_path / "labels.pbtxt").write_text('item { id: 1 display_name: "walker" }\nitem { id: 3 display_name: "wagon" }')
+    (tmp_path / "labels.pbtxt").write_text('item { id: 1 display_name: "walker" }\n'
+                                           'item { id: 3 display_name: "wagon" }')
     done = run_cli("--model-uri", zoo_tarball.as_uri(), "--dest", str(tmp_path / "model"),
                    "--label-map", (tmp_path / "labels.pbtxt").as_uri())
     assert done.returncode == 0, done.stderr

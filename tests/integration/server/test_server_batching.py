@@ -16,8 +16,8 @@ PREDICT = f"/v1/models/{MODEL_NAME}:predict"
 
 def batch_stats(client: httpx.Client) -> tuple[float, float]:
     text = client.get("/metrics").text
-    count = float(re.search(r"^detector_batch_size_count (\S+)$", text, re.M).group(1))
-    images = float(re.search(r"^detector_batch_size_sum (\S+)$", text, re.M).group(1))
+    count = float(re.search(r"^detector_batch_size_count (\S+)$", text, re.MULTILINE).group(1))
+    images = float(re.search(r"^detector_batch_size_sum (\S+)$", text, re.MULTILINE).group(1))
     return count, images
 
 
@@ -33,7 +33,7 @@ async def test_batched_answers_equal_one_by_one_answers(shared_server, client):
     calls_after, images_after = batch_stats(client)
 
     assert all(r.status_code == 200 for r in responses)
-    for single, response in zip(alone, responses):
+    for single, response in zip(alone, responses, strict=True):
         batched = response.json()["predictions"][0]
         assert batched["num_detections"] == single["num_detections"]
         np.testing.assert_allclose(batched["detection_scores"], single["detection_scores"], atol=1e-4)
@@ -73,7 +73,7 @@ async def test_grpc_binary_http_and_json_callers_share_batches_and_get_their_own
         await grpc.close()
     calls_after, images_after = batch_stats(client)
 
-    for single, batched in zip(alone, answers):
+    for single, batched in zip(alone, answers, strict=True):
         np.testing.assert_allclose(batched, single, atol=1e-4)
     assert images_after - images_before == 12
     assert calls_after - calls_before < 12, "concurrent callers of every protocol should have shared TensorFlow calls"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.images import encode, picture
-from tests.support.server_process import TEST_MODEL_NAME as MODEL_NAME
-
 from tests.support.server_process import SHARED_MAX_BODY
+from tests.support.server_process import TEST_MODEL_NAME as MODEL_NAME
 
 DETECT = f"/v1/models/{MODEL_NAME}:detect"
 
@@ -38,7 +37,8 @@ def test_bad_threshold_is_400(client):
 
 def test_wrong_tensor_shape_or_datatype_is_400(client):
     assert_error(client.post(f"/v1/models/{MODEL_NAME}:predict", json={"instances": [[[1, 2, 3]]]}), 400, "shape")
-    assert_error(client.post(f"/v1/models/{MODEL_NAME}:predict", json={"instances": [[[[0.5, 1, 2]]]]}), 400, "integers")
+    assert_error(client.post(f"/v1/models/{MODEL_NAME}:predict", json={"instances": [[[[0.5, 1, 2]]]]}), 400,
+                 "integers")
     v2 = {"inputs": [{"name": "input_tensor", "shape": [1, 1, 1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
     assert_error(client.post(f"/v2/models/{MODEL_NAME}/infer", json=v2), 400, "UINT8")
     v2["inputs"][0].update(datatype="UINT8", shape=[1, 2, 2, 3])

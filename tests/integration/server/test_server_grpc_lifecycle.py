@@ -60,13 +60,14 @@ def _answers(target: str) -> bool:
 
 def in_flight(url: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=5).text
-    return float(re.search(r"^detector_requests_in_flight (\S+)$", text, re.M).group(1))
+    return float(re.search(r"^detector_requests_in_flight (\S+)$", text, re.MULTILINE).group(1))
 
 
 def test_sigterm_lets_a_grpc_call_in_flight_finish(server_factory, zoo_model_dir):
     # A big batch keeps the call busy in TensorFlow for a while: it is in flight when SIGTERM comes.
     # (12 images: --max-batch-size is also the most images a request may carry.)
-    server = server_factory(str(zoo_model_dir), "--max-body-bytes", str(64 << 20), "--max-batch-size", "12").wait_ready()
+    server = server_factory(str(zoo_model_dir), "--max-body-bytes", str(64 << 20),
+                            "--max-batch-size", "12").wait_ready()
     batch = np.stack([picture(1024, 1024, seed=s) for s in range(12)])
     tensor = triton_grpc.InferInput("input_tensor", list(batch.shape), "UINT8")
     tensor.set_data_from_numpy(batch)

@@ -14,7 +14,7 @@ from tests.support.images import encode, picture
 
 def in_flight(url: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=5).text
-    return float(re.search(r"^detector_requests_in_flight (\S+)$", text, re.M).group(1))
+    return float(re.search(r"^detector_requests_in_flight (\S+)$", text, re.MULTILINE).group(1))
 
 
 def test_sigterm_lets_a_request_in_flight_finish(server_factory, zoo_model_dir):

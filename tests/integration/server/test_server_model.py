@@ -52,8 +52,8 @@ def test_wrong_input_dtype_is_a_clear_error(tmp_path):
     def build(tf):
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="input_tensor")])
         def fn(input_tensor):
-            return {name: input_tensor for name in
-                    ("detection_boxes", "detection_scores", "detection_classes", "num_detections")}
+            return dict.fromkeys(("detection_boxes", "detection_scores", "detection_classes", "num_detections"),
+                                 input_tensor)
         return fn
 
     with pytest.raises(ModelError, match="must be uint8"):
@@ -72,5 +72,5 @@ def test_missing_detection_outputs_is_a_clear_error(tmp_path):
 
 
 def test_a_directory_that_is_not_a_savedmodel_is_a_clear_error(tmp_path):
-    with pytest.raises(ModelError, match="no saved_model.pb"):
+    with pytest.raises(ModelError, match=r"no saved_model\.pb"):
         Detector().load(tmp_path)

@@ -52,5 +52,6 @@ def test_gcs_model_from_the_storage_emulator(server_factory, zoo_tarball):
     with gcs_emulator("models") as env:
         gcs_upload(env, "models", "zoo/tiny_ssd.tar.gz", zoo_tarball.read_bytes())
         server = server_factory("gs://models/zoo/tiny_ssd.tar.gz", env=env).wait_ready()
-        answer = httpx.post(f"{server.url}/v1/models/detector:detect", content=encode(picture()), headers=PNG, timeout=30)
+        answer = httpx.post(f"{server.url}/v1/models/detector:detect", content=encode(picture()), headers=PNG,
+                            timeout=30)
     assert answer.status_code == 200 and answer.json()["detections"]

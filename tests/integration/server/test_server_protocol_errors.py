@@ -74,7 +74,8 @@ def test_binary_body_over_the_limit_is_413_from_its_headers(client):
 @pytest.fixture(scope="module")
 def stubs(shared_server):
     with grpc.insecure_channel(shared_server.grpc_target) as channel:
-        yield service_pb2_grpc.GRPCInferenceServiceStub(channel), prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        yield (service_pb2_grpc.GRPCInferenceServiceStub(channel),
+               prediction_service_pb2_grpc.PredictionServiceStub(channel))
 
 
 def oip_request(shape=(1, 4, 4, 3), datatype="UINT8", raw: bytes | None = None, model=MODEL_NAME, **extra):
@@ -91,7 +92,8 @@ def call_error(call, request) -> grpc.RpcError:
 
 
 OIP_CASES = {
-    "raw bytes that do not fit the shape": (oip_request(raw=bytes(10)), grpc.StatusCode.INVALID_ARGUMENT, "needs 48 bytes"),
+    "raw bytes that do not fit the shape": (oip_request(raw=bytes(10)), grpc.StatusCode.INVALID_ARGUMENT,
+                                            "needs 48 bytes"),
     "wrong datatype": (oip_request(datatype="FP32"), grpc.StatusCode.INVALID_ARGUMENT, "UINT8"),
     "wrong shape": (oip_request(shape=(4, 4, 3)), grpc.StatusCode.INVALID_ARGUMENT, "[N, H, W, 3]"),
     "unknown model": (oip_request(model="other"), grpc.StatusCode.NOT_FOUND, "'other' not found"),

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support.server_process import TEST_MODEL_NAME, ServerProcess
 from localprocs import REPO
+from tests.support.server_process import TEST_MODEL_NAME, ServerProcess
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -27,7 +27,8 @@ def chromium_executable() -> str:
 
 @pytest.fixture(scope="module")
 def web_server(zoo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(zoo_model_dir.as_uri(), "--model-name", TEST_MODEL_NAME, log_dir=tmp_path_factory.mktemp("web-server"))
+    server = ServerProcess(zoo_model_dir.as_uri(), "--model-name", TEST_MODEL_NAME,
+                           log_dir=tmp_path_factory.mktemp("web-server"))
     try:
         yield server.wait_ready(timeout=120)
     finally:

@@ -50,7 +50,7 @@ def upload(page: Page, name: str, mime: str, data: bytes) -> None:
 def assert_rows_match(rows: list[list[str]], expected: list[dict]) -> None:
     """Same detections, same order (best first); numbers as the page rounds them."""
     assert len(rows) == len(expected)
-    for n, (row, det) in enumerate(zip(rows, expected), start=1):
+    for n, (row, det) in enumerate(zip(rows, expected, strict=True), start=1):
         number, label, score, *box = row
         assert (int(number), label.strip()) == (n, det["label"])
         assert float(score) == pytest.approx(det["score"], abs=0.0006)
@@ -151,7 +151,8 @@ def test_dropped_image_is_detected(page: Page, web_server: ServerProcess):
         const bytes = Uint8Array.from(atob(b64), ch => ch.charCodeAt(0));
         const dt = new DataTransfer();
         dt.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
-        document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+        const drop = new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true });
+        document.getElementById('drop').dispatchEvent(drop);
     }""", base64.b64encode(png).decode())
     expect(page.locator(ROWS)).to_have_count(len(expected), timeout=30_000)
     assert_rows_match(table_rows(page), expected)
@@ -212,7 +213,8 @@ def test_the_pages_content_security_policy_blocks_an_injected_inline_script(brow
         page.on("console", lambda message: reports.append(message.text))
         page.goto(web_server.url + "/")
         ran = page.evaluate("""() => { const s = document.createElement('script');
-            s.textContent = 'window.injected = true'; document.head.appendChild(s); return window.injected === true; }""")
+            s.textContent = 'window.injected = true'; document.head.appendChild(s);
+            return window.injected === true; }""")
         assert ran is False
         assert any("Content Security Policy" in text for text in reports), reports
     finally:

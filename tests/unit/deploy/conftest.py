@@ -1,9 +1,9 @@
 """Shared paths and helpers for the deploy/ unit tests (no cluster needed)."""
 from __future__ import annotations
 
-
 import pytest
 import yaml
+
 from localprocs import REPO, kubectl
 
 OVERLAYS = ("production", "namespaced", "dev")

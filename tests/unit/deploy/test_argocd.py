@@ -137,7 +137,7 @@ def _without_degraded(ready_status: str, reason: str, message: str) -> dict:
 
 def test_health_lua_failure_reasons_are_the_operators():
     text = (CUSTOMIZATION / "health.lua").read_text()
-    table = re.search(r"local failures = \{(.*?)\}", text, re.S).group(1)
+    table = re.search(r"local failures = \{(.*?)\}", text, re.DOTALL).group(1)
     assert set(re.findall(r"(\w+) = true", table)) == set(status.FAILURES)
 
 

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -49,7 +48,7 @@ def test_dockerfile_is_multistage_pinned_and_non_root(dockerfile):
     _, stages = dockerfiles.parse(REPO / dockerfile)
     assert len(stages) >= 2
     for stage in stages:
-        image, _, tag = stage.base.partition(":")
+        _, _, tag = stage.base.partition(":")
         assert re.fullmatch(r"\d+\.\d+\.\d+-slim-\w+", tag), f"base not pinned to a version: {stage.base}"
     final = stages[-1]
     user = final.all("USER")[-1]
@@ -150,7 +149,7 @@ def test_requirements_tool_refuses_an_unknown_extra():
 
 
 def test_server_build_argument_chooses_the_tensorflow_package():
-    global_args, stages = dockerfiles.parse(REPO / "Dockerfile.server")
+    _, stages = dockerfiles.parse(REPO / "Dockerfile.server")
     deps = stages[0]
     assert "TF_PACKAGE=tensorflow-cpu" in deps.all("ARG")
     assert any('--tf-package "${TF_PACKAGE}"' in run for run in deps.all("RUN"))

@@ -6,6 +6,7 @@ import re
 import subprocess
 
 import yaml
+
 from localkind import network, nodeimage
 from localkind.cluster import kind_config
 

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import re
 import subprocess
-from localprocs import REPO
 
+from localprocs import REPO
 
 
 def test_every_phony_target_exists_has_help_text_and_appears_in_make_help():
     makefile = (REPO / "Makefile").read_text()
-    phony = set(re.search(r"^\.PHONY:(.*)$", makefile, re.M).group(1).split())
-    targets = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile, re.M))
-    documented = set(re.findall(r"^([a-zA-Z][\w-]*):.*## ", makefile, re.M))
+    phony = set(re.search(r"^\.PHONY:(.*)$", makefile, re.MULTILINE).group(1).split())
+    targets = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile, re.MULTILINE))
+    documented = set(re.findall(r"^([a-zA-Z][\w-]*):.*## ", makefile, re.MULTILINE))
     assert phony <= targets, f"declared but not defined: {sorted(phony - targets)}"
     assert phony <= documented, f"targets without a `## help` comment: {sorted(phony - documented)}"
     shown = subprocess.run(["make", "--no-print-directory", "help"], cwd=REPO, capture_output=True, text=True,

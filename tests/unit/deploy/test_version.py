@@ -8,9 +8,8 @@ import tomllib
 
 import detector_operator
 import inference_server
-from localprocs import REPO
-
 from detector_operator import settings
+from localprocs import REPO
 
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 # A release image name; the server's carry a -cpu or -gpu variant after the version.
@@ -28,7 +27,7 @@ def test_every_release_image_name_and_version_default_is_pyprojects_version():
     for pattern in NAMING_FILES:
         for path in sorted(REPO.glob(pattern)):
             text = path.read_text()
-            versions = set(RELEASE_IMAGE.findall(text)) | set(re.findall(r"^ARG VERSION=(\S+)$", text, re.M))
+            versions = set(RELEASE_IMAGE.findall(text)) | set(re.findall(r"^ARG VERSION=(\S+)$", text, re.MULTILINE))
             if versions:
                 found[str(path.relative_to(REPO))] = versions
     assert {"deploy/base/deployment.yaml", ".github/workflows/ci.yml", "Dockerfile.operator",

@@ -4,10 +4,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import localimages
-import localprocs
 import yaml
 
+import localimages
+import localprocs
 from detector_operator import settings
 
 from .conftest import REPO

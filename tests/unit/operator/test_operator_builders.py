@@ -316,7 +316,7 @@ def test_the_disruption_budget_is_overridable_in_the_spec():
 
 @pytest.mark.parametrize("value", [-1, "101%", "half", "1.5%"])
 def test_a_malformed_disruption_budget_is_an_invalid_spec(value):
-    with pytest.raises(InvalidSpec, match="spec.disruption.maxUnavailable"):
+    with pytest.raises(InvalidSpec, match=r"spec\.disruption\.maxUnavailable"):
         parse_spec({"modelUri": "gs://b/m", "disruption": {"maxUnavailable": value}})
 
 

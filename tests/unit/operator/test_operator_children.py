@@ -67,7 +67,7 @@ def setup(with_config_map):
 
 
 async def test_a_new_kind_in_the_table_is_applied_with_the_others(setup):
-    world, client, op = setup
+    _, client, op = setup
     await op.request(KEY)
     applied = [c[1] for c in client.calls if c[0] == "apply"]
     assert applied == [*(k.kind for k in children.built() if k.kind != "ConfigMap"), "ConfigMap"]

@@ -1,7 +1,6 @@
 """The CRD in crds/ is generated from the pydantic models and must not drift from them."""
 from __future__ import annotations
 
-
 import yaml
 
 from detector_operator import crdgen

@@ -80,7 +80,7 @@ def test_exec_plugin_runs_again_only_when_its_token_nears_expiry(tmp_path, valid
 def test_a_failing_exec_plugin_is_reported_with_its_message(tmp_path):
     script, _ = plugin(tmp_path, {"token": "x"}, exit_code=3)
     kc = kubeconfig(tmp_path / "config", exec_user(script))
-    with pytest.raises(CredentialsError, match="returned 3. plugin says no"):
+    with pytest.raises(CredentialsError, match=r"returned 3\. plugin says no"):
         credentials.load({"KUBECONFIG": str(kc)})
 
 
@@ -102,7 +102,7 @@ def test_missing_context_and_missing_file_are_named(tmp_path):
 def test_a_missing_ca_file_is_named(tmp_path):
     kc = kubeconfig(tmp_path / "config", {"token": "t"})
     (tmp_path / "ca.crt").unlink()
-    with pytest.raises(CredentialsError, match="File does not exist: .*ca.crt"):
+    with pytest.raises(CredentialsError, match=r"File does not exist: .*ca\.crt"):
         credentials.load({"KUBECONFIG": str(kc)})
 
 

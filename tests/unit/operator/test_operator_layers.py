@@ -4,8 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from localprocs import REPO
 
+from localprocs import REPO
 
 
 def test_pure_modules_import_no_kopf_client_or_tensorflow_and_layers_run_one_way():

@@ -15,7 +15,7 @@ def test_minimal_spec_gets_documented_defaults():
 
 
 def test_http_and_grpc_on_one_service_port_are_rejected():
-    with pytest.raises(InvalidSpec, match="spec.port and spec.grpcPort must differ"):
+    with pytest.raises(InvalidSpec, match=r"spec\.port and spec\.grpcPort must differ"):
         parse_spec({"modelUri": "gs://b/m", "port": 9000})
 
 
@@ -43,7 +43,7 @@ def test_gpu_without_gpu_hardware_is_rejected():
 
 
 def test_gpu_count_below_one_is_rejected():
-    with pytest.raises(InvalidSpec, match="gpu.count must be at least 1"):
+    with pytest.raises(InvalidSpec, match=r"gpu\.count must be at least 1"):
         parse_spec({"modelUri": "gs://b/m", "hardware": "gpu", "gpu": {"count": 0}})
 
 
@@ -95,7 +95,7 @@ def test_byte_quantities(quantity, count):
 
 
 def test_a_volume_too_small_for_a_model_is_invalid():
-    with pytest.raises(InvalidSpec, match="storage.modelSizeLimit.*64Mi"):
+    with pytest.raises(InvalidSpec, match=r"storage\.modelSizeLimit.*64Mi"):
         parse_spec({"modelUri": "gs://b/m", "storage": {"modelSizeLimit": "1Mi"}})
 
 

@@ -3,9 +3,9 @@ can act on. The cases are the ones the admission policy is tested with on the re
 from __future__ import annotations
 
 import pytest
+
 from detector_operator import models, policy
 from detector_operator.settings import DEFAULT_SECRET_OPT_IN_LABEL, Settings, SettingsError
-
 from tests.support import tenancy
 
 SETTINGS = Settings.from_env(tenancy.SETTINGS_ENV)

@@ -2,7 +2,6 @@
 client and API server are exercised in tests/integration/operator)."""
 from __future__ import annotations
 
-
 import pytest
 
 from detector_operator import kube
@@ -122,7 +121,7 @@ async def settled(setup):
 
 
 async def test_first_sync_creates_children_records_an_event_and_writes_status(setup):
-    world, client, rec = setup
+    _, client, rec = setup
     await rec.request(KEY)
     # The Created Event already tells of the rollout: no second Event for "Deploying".
     assert client.writes() == [("apply", "Service"), ("apply", "Deployment"), ("apply", "PodDisruptionBudget"),
@@ -131,7 +130,7 @@ async def test_first_sync_creates_children_records_an_event_and_writes_status(se
 
 
 async def test_nothing_changed_means_no_writes(setup):
-    world, client, rec = setup
+    _, client, rec = setup
     await settled(setup)
     for _ in range(3):
         await rec.request(KEY)
@@ -165,7 +164,7 @@ async def test_deleted_child_is_recreated_after_checking_its_owner_still_exists(
 
 
 async def test_children_deleted_with_their_owner_are_not_recreated(setup):
-    world, client, rec = setup
+    _, client, rec = setup
     await rec.request(KEY)
     client.calls.clear()
     client.exists = False
@@ -204,7 +203,7 @@ async def test_deployment_edited_by_someone_else_is_reapplied(setup):
 async def test_service_edited_by_someone_else_is_reapplied(setup):
     world, client, rec = setup
     await settled(setup)
-    world.service = ServiceView("NodePort", world.service.selector + (("extra", "x"),),
+    world.service = ServiceView("NodePort", (*world.service.selector, ("extra", "x")),
                                 (("http", 9999, "http", "TCP"),))
     await rec.request(KEY)
     assert client.calls[:2] == [("merge_patch", "Service"), ("apply", "Service")]
@@ -217,7 +216,7 @@ async def test_service_edited_by_someone_else_is_reapplied(setup):
 
 
 async def test_child_rejected_by_the_api_server_is_invalid_spec_without_hot_loop(setup):
-    world, client, rec = setup
+    _, client, rec = setup
     client.fail_apply = kube.Invalid(422, "Invalid", 'quantities must match the regular expression')
     await rec.request(KEY)
     assert ("status", "InvalidSpec") in client.calls and ("event", "InvalidSpec") in client.calls

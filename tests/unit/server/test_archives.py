@@ -180,5 +180,5 @@ def test_a_link_that_climbs_out_of_the_model_directory_is_refused(tmp_path):
                   member("ssd/saved_model/label_map.pbtxt", tarfile.SYMTYPE, link="../../etc/passwd"),
                   member("ssd/saved_model/inside", tarfile.SYMTYPE, link="saved_model.pb"))
     archives.unpack(zoo, tmp_path / "out")  # inside the unpack root: unpacking allows it
-    with pytest.raises(archives.ArchiveError, match="'label_map.pbtxt' points outside the model directory"):
+    with pytest.raises(archives.ArchiveError, match=r"'label_map\.pbtxt' points outside the model directory"):
         archives.check_links_inside_model(tmp_path / "out" / "ssd" / "saved_model")

@@ -81,7 +81,7 @@ def test_typed_grpc_contents_are_checked_like_json_numbers():
         v2_grpc.decode_infer(request)
     tensor.contents.ClearField("uint_contents")
     tensor.contents.int_contents.extend([1, 2, 3])
-    with pytest.raises(errors.BadInput, match="UINT8 values go in contents.uint_contents"):
+    with pytest.raises(errors.BadInput, match=r"UINT8 values go in contents\.uint_contents"):
         v2_grpc.decode_infer(request)
 
 

@@ -54,7 +54,8 @@ async def until(predicate, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.001)
 
 
-async def busy_batcher(max_batch_size: int, max_latency_ms: float) -> tuple[MicroBatcher, GatedDetector, asyncio.Future]:
+async def busy_batcher(max_batch_size: int,
+                       max_latency_ms: float) -> tuple[MicroBatcher, GatedDetector, asyncio.Future]:
     """A batcher whose model is busy with a first request (value 99) until `fake.release` is set."""
     fake = GatedDetector()
     batcher = MicroBatcher(fake.predict, max_batch_size=max_batch_size, max_latency_ms=max_latency_ms)
@@ -105,7 +106,7 @@ async def test_images_of_different_sizes_never_share_a_call():
     await until(lambda: batcher.queued == 5)
     fake.release.set()
     results = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
-    for i, (result, size) in enumerate(zip(results, sizes)):
+    for i, (result, size) in enumerate(zip(results, sizes, strict=True)):
         assert float(result["mean"][0]) == i
         assert tuple(result["shape"][0]) == size
     await first
@@ -126,7 +127,7 @@ async def test_a_full_batch_goes_at_once_and_never_exceeds_the_limit():
 
 
 async def test_multi_image_requests_keep_their_rows_together():
-    batcher, fake, busy = await busy_batcher(max_batch_size=4, max_latency_ms=60_000)
+    batcher, fake, _ = await busy_batcher(max_batch_size=4, max_latency_ms=60_000)
     waiting = [asyncio.ensure_future(batcher.submit(images(v, count=n))) for v, n in ((1, 3), (2, 2), (3, 1))]
     await until(lambda: batcher.queued == 3 and batcher.batches_in_flight == 2)  # (1,3) sent on overflow
     fake.release.set()

@@ -115,7 +115,7 @@ def test_raw_json_bodies_parse_to_the_same_batches_as_the_models():
     b'{"inputs": 7}',
 ])
 def test_malformed_json_bodies_are_400_with_a_reason(parse, body):
-    with pytest.raises(BadInput, match="invalid request|instances|input"):
+    with pytest.raises(BadInput, match=r"invalid request|instances|input"):
         request = parse(body)
         (v1.decode_predict if parse is v1.parse_predict else v2.decode_infer)(request)
 

@@ -45,7 +45,7 @@ def test_every_server_setting_in_the_crd_reaches_a_server_flag_and_names_its_def
     from detector_operator import availability, builders, models
     from inference_server import config
 
-    every = {name: 7 for name in models.ServerSettings.model_fields}
+    every = dict.fromkeys(models.ServerSettings.model_fields, 7)
     spec = models.ObjectDetectorSpec(model_uri="s3://b/m.tar.gz", server=models.ServerSettings.model_construct(**every))
     env = {e["name"]: e["value"] for e in builders.server_env(builders.Owner("d", "n", "u"), spec)}
     flags = {var: flag[2:].replace("-", "_") for flag, var, _, _ in config._OPTIONS}

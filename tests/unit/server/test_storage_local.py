@@ -95,7 +95,7 @@ def test_not_an_archive_and_no_savedmodel_inside_are_clear_errors(tmp_path):
     with pytest.raises(storage.NotAModel, match="neither a SavedModel directory nor"):
         storage.download(str(tmp_path / "model.bin"), tmp_path / "dest")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(storage.NotAModel, match="no saved_model.pb"):
+    with pytest.raises(storage.NotAModel, match=r"no saved_model\.pb"):
         storage.download(str(tmp_path / "empty"), tmp_path / "dest")
 
 

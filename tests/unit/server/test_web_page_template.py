@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from inference_server.rest.pages import WEB_DIR, render_page
 from inference_server.config import ServerConfig
+from inference_server.rest.pages import WEB_DIR, render_page
 
 TEMPLATE = (WEB_DIR / "index.html").read_text(encoding="utf-8")
 
