@@ -4,7 +4,9 @@
 # missing, so a warm run is instant:
 #   kind; containerd, ctr and the runc shim (the node's runtime); kubelet, kubeadm, kube-proxy and
 #   kubectl (the node's Kubernetes, same version as the control plane); CoreDNS (cluster DNS);
-#   a pause program (the pod sandbox); the distribution registry (images for the nodes).
+#   a pause program (the pod sandbox); the distribution registry (images for the nodes);
+#   kube-network-policies (NetworkPolicy enforcement), with the project's patch applied, keyed by
+#   version and the patch's hash.
 # Installs the Debian packages the node image and the podman provider need when missing.
 # Usage: hack/install-kind.sh [--no-kubernetes]   (--no-kubernetes: skip the k8s.io/kubernetes build)
 set -euo pipefail
@@ -105,6 +107,28 @@ GO
   say "pause $PAUSE_VERSION: done"
 }
 
+# kube-network-policies queues packets with the nftables `queue` expression, which this kernel
+# lacks (CONFIG_NFT_QUEUE unset); the patch makes it queue through the iptables NFQUEUE target.
+# The binary's name carries the first 12 hex digits of the patch's sha256 (hack/localkind/versions.py
+# computes the same), so an edited patch is a new build.
+KNP_PATCH="$(cd "$(dirname "$0")" && pwd)/localkind/patches/kube-network-policies-$KNP_VERSION-iptables-nfqueue.patch"
+build_knp() {
+  local key name
+  key=$(sha256sum "$KNP_PATCH" | cut -c1-12)
+  name="kube-network-policies-$KNP_VERSION-$key"
+  [ -x "$BIN/$name" ] && { say "kube-network-policies $KNP_VERSION (patch $key): cached"; return; }
+  local src work="$CACHE/build/$name"
+  src=$(go mod download -json "sigs.k8s.io/kube-network-policies@$KNP_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  rm -rf "$work"
+  cp -r "$src" "$work"
+  chmod -R u+w "$work"
+  (cd "$work" && patch -p1 --quiet --forward < "$KNP_PATCH")
+  say "kube-network-policies $KNP_VERSION (patch $key): building"
+  with_heartbeat kube-network-policies bash -c "cd '$work' && go build -trimpath -ldflags '-s -w' -o '$BIN/$name' ./cmd"
+  rm -rf "$work"
+  say "kube-network-policies $KNP_VERSION (patch $key): done"
+}
+
 install_debian() {
   # buildah/podman/runc: the node image and the podman provider; mmdebstrap: the node's rootfs;
   # containernetworking-plugins: the bridge CNI on the nodes (host-local, loopback, portmap too);
@@ -127,6 +151,7 @@ build_pause
 build_containerd
 build_coredns
 build_registry
+build_knp
 if [ "${1:-}" != "--no-kubernetes" ]; then
   build_kubernetes_commands kubelet kubeadm kube-proxy kubectl
 fi

@@ -1,4 +1,4 @@
-"""`python -m localkind up|down|status|kubeconfig [--dir DIR] [--name NAME]`.
+"""`python -m localkind up|down|status|kubeconfig|gateway|load|network-policies [--dir DIR] [--name NAME]`.
 
 (make kind-up | kind-down | kind-status)
 """
@@ -15,8 +15,10 @@ from .cluster import DEFAULT_DIR, NAME, KindCluster, KindError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localkind", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig", "gateway", "load"],
-                        help="gateway: the host's IPv4 address pods reach it by; load REF...: images into every node")
+    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig", "gateway", "load",
+                                            "network-policies"],
+                        help="gateway: the host's IPv4 address pods reach it by; load REF...: images into every "
+                             "node; network-policies: (re)apply the NetworkPolicy enforcer, a step of up")
     parser.add_argument("refs", nargs="*", help="images, for load")
     parser.add_argument("--via", choices=["load", "registry"], default="registry",
                         help="load: podman save + kind load; registry: push to the cluster's registry (default)")
@@ -32,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             cluster.down()
         elif args.command == "status":
             print(cluster.status())
+        elif args.command == "network-policies":
+            cluster.network_policies()
         elif args.command == "gateway":
             print(cluster.gateway())
         elif args.command == "load":

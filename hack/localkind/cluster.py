@@ -1,8 +1,9 @@
 """A kind cluster the project owns: one control-plane and two worker nodes with real kubelets.
 
 `up`: saves the host settings a cluster changes (host.py), makes the node image (nodeimage.py),
-`kind create cluster` with the settings this machine needs (below), sets up the pod network on
-stand-in nodes (network.py), and waits until every node is Ready and cluster DNS answers.
+`kind create cluster` with the settings this machine needs (below), sets up the pod network and
+NetworkPolicy enforcement on stand-in nodes (network.py, netpolicies.py), and waits until every
+node is Ready and cluster DNS answers.
 `down`: `kind delete cluster`, removes the kind network it created, restores the host settings,
 removes the empty /lib/modules it made. Only the containers and the network named after the
 cluster are touched; the state (kubeconfig, saved settings, logs) is in .local/kind.
@@ -26,7 +27,7 @@ from typing import Any
 from localimages import engine
 from localprocs import CACHE, REPO, ProcessGroup, kubectl_path, port_taken, wait_for
 
-from . import host, network, nodeimage
+from . import host, netpolicies, network, nodeimage
 from .versions import parts
 
 DEFAULT_DIR = REPO / ".local" / "kind"
@@ -201,6 +202,7 @@ class KindCluster:
             if node.standin:
                 self._cluster_only_dns()
                 self._pod_network(tool)
+                self.network_policies()
             state["registry"] = self._start_registry(tool)
             self.save(state)
             self._wait_ready(tool, timeout=300)
@@ -242,6 +244,23 @@ class KindCluster:
             self.node_exec(tool, node.name, network.node_script(node, others, POD_CIDR))
         self.say("pod network: a bridge per node, routes between nodes ("
                  + ", ".join(f"{n.name} {n.pod_cidr} via {n.address}" for n in nodes) + ")")
+
+    def network_policies(self) -> None:
+        """kube-network-policies on every node (`python -m localkind network-policies` runs this
+        step alone on a running cluster). A node image from before the enforcer was baked in gets
+        its image loaded first."""
+        from . import delivery  # delivery imports this module
+
+        image = netpolicies.image_ref(parts())
+        tool = self.state().get("provider") or provider()
+        if not all(delivery.node_has(self, tool, node, image) for node in self.nodes(tool)):
+            nodeimage.build_network_policies_image(parts())
+            delivery.load(self, [image])
+        self.kubectl("apply", "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "List", "items": netpolicies.manifests(image)}))
+        self.kubectl("-n", netpolicies.NAMESPACE, "rollout", "status", f"daemonset/{netpolicies.NAME}",
+                     "--timeout=120s", timeout=130)
+        self.say(f"NetworkPolicy enforced: {netpolicies.NAME} ({image}) on every node")
 
     # --- the cluster's registry (delivery.push) ------------------------------------------------------
 

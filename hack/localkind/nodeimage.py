@@ -8,8 +8,9 @@ Dockerfile does, from parts this machine can get:
   - kind's images/base/files (entrypoint, containerd and kubelet units, containerd config) from the
     kind module source, containerd from hack/install-kind.sh, kubelet/kubeadm/kubectl v1.37.1;
   - the images kubeadm runs (apiserver, controller-manager, scheduler, kube-proxy, etcd, CoreDNS,
-    pause) made here from the same pinned binaries, saved into the node and imported into its
-    containerd by a unit that runs before the kubelet (nothing is pulled at `kind create`).
+    pause) and the NetworkPolicy enforcer (netpolicies.py), made here from the same pinned
+    binaries, saved into the node and imported into its containerd by a unit that runs before the
+    kubelet (nothing is pulled at `kind create`).
 Everything is labelled a stand-in (the label names what it stands in for) and tagged by a key of
 what it is built from, so a warm run is one `image exists`.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from localimages import STANDIN_LABEL, engine
 from localimages.engine import Engine
 
+from . import netpolicies
 from .versions import HACK, Parts
 
 ROOTFS_REPO = "localhost/detector-kind-rootfs"
@@ -90,7 +92,8 @@ def rootfs_ref() -> str:
 
 
 def node_ref(parts: Parts) -> str:
-    recipe = (Path(__file__).read_bytes().decode(), (HACK / "versions.env").read_text(), rootfs_ref())
+    recipe = (Path(__file__).read_bytes().decode(), (HACK / "versions.env").read_text(), rootfs_ref(),
+              netpolicies.image_ref(parts))  # the enforcer's tag carries its patch's hash
     return f"{NODE_REPO}:{parts.kubernetes}-{_key(*recipe)}"
 
 
@@ -187,7 +190,15 @@ def _build_control_plane_images(parts: Parts, rootfs: str) -> list[str]:
     _image_from("scratch", {"/coredns": bins["coredns"]}, ["/coredns"], refs["coredns"])
     _image_from("scratch", {"/pause": bins["pause"]}, ["/pause"], PAUSE_TAGS[0])
     engine.run(["podman", "tag", PAUSE_TAGS[0], *PAUSE_TAGS[1:]])
-    return [*refs.values(), *PAUSE_TAGS]
+    return [*refs.values(), *PAUSE_TAGS, build_network_policies_image(parts, rootfs)]
+
+
+def build_network_policies_image(parts: Parts, rootfs: str | None = None) -> str:
+    """The enforcer on the node's rootfs: it runs iptables (the patch's queueing rule)."""
+    ref = netpolicies.image_ref(parts)
+    binary = parts.node_binaries()["kube-network-policies"]
+    _image_from(rootfs or _ensure_rootfs(Engine("podman")), {"/bin/netpol": binary}, ["/bin/netpol"], ref)
+    return ref
 
 
 def _build_node(parts: Parts, tool: Engine, ref: str) -> None:

@@ -1,6 +1,7 @@
 """The pinned parts of the kind cluster (hack/versions.env) and where install-kind.sh puts them."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from localprocs import BIN_DIR, CACHE, pinned_versions
 
 HACK = Path(__file__).resolve().parent.parent
 PAUSE_VERSION = "3.10-local1"  # hack/install-kind.sh's own pause program (its PAUSE_VERSION)
+PATCHES = Path(__file__).resolve().parent / "patches"
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,17 @@ class Parts:
     containerd: str
     coredns: str
     distribution: str
+    network_policies: str  # kube-network-policies, built with PATCHES' patch for it
+
+    @property
+    def network_policies_patch(self) -> Path:
+        return PATCHES / f"kube-network-policies-{self.network_policies}-iptables-nfqueue.patch"
+
+    @property
+    def network_policies_build(self) -> str:
+        """Version and patch, as hack/install-kind.sh names the binary: `v0.8.0-<sha256[:12]>`."""
+        key = hashlib.sha256(self.network_policies_patch.read_bytes()).hexdigest()[:12]
+        return f"{self.network_policies}-{key}"
 
     def binary(self, name: str, version: str) -> Path:
         return BIN_DIR / f"{name}-{version}"
@@ -47,6 +60,7 @@ class Parts:
             "containerd-shim-runc-v2": self.binary("containerd-shim-runc-v2", self.containerd),
             "coredns": self.binary("coredns", self.coredns),
             "pause": self.binary("pause", PAUSE_VERSION),
+            "kube-network-policies": self.binary("kube-network-policies", self.network_policies_build),
         }
 
     def require(self) -> None:
@@ -61,4 +75,4 @@ def parts() -> Parts:
     v = pinned_versions()
     return Parts(kubernetes=v["K8S_VERSION"], etcd=v["ETCD_VERSION"], kind_version=v["KIND_VERSION"],
                  containerd=v["CONTAINERD_VERSION"], coredns=v["COREDNS_VERSION"],
-                 distribution=v["DISTRIBUTION_VERSION"])
+                 distribution=v["DISTRIBUTION_VERSION"], network_policies=v["KNP_VERSION"])

@@ -7,8 +7,9 @@ import subprocess
 
 import yaml
 
-from localkind import network, nodeimage
+from localkind import netpolicies, network, nodeimage
 from localkind.cluster import kind_config
+from localkind.versions import parts
 
 from .conftest import REPO
 
@@ -63,3 +64,30 @@ def test_pod_network_script_routes_to_the_other_nodes_and_masquerades_only_leavi
     ipam = conflist["plugins"][0]["ipam"]
     assert ipam["ranges"] == [[{"subnet": "10.244.0.0/24"}]]
     assert {"dst": "0.0.0.0/0"} in ipam["routes"]  # else: [Errno 101] Network is unreachable
+
+
+def test_network_policy_enforcer_binary_is_named_by_the_patch_hash_as_install_kind_names_it():
+    the_parts = parts()
+    patch = the_parts.network_policies_patch
+    assert patch.is_file(), patch
+    # hack/install-kind.sh's build_knp: $(sha256sum "$KNP_PATCH" | cut -c1-12)
+    key = subprocess.run(["bash", "-c", f"sha256sum '{patch}' | cut -c1-12"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert the_parts.network_policies_build == f"{the_parts.network_policies}-{key}"
+    binary = the_parts.node_binaries()["kube-network-policies"]
+    assert binary.name == f"kube-network-policies-{the_parts.network_policies}-{key}"
+    assert "KNP_PATCH=" in (REPO / "hack/install-kind.sh").read_text()
+
+
+def test_network_policy_enforcer_runs_on_every_node_from_the_baked_in_image_without_the_dns_workaround():
+    image = netpolicies.image_ref(parts())
+    objects = {o["kind"]: o for o in netpolicies.manifests(image)}
+    assert set(objects) == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"}
+    pod = objects["DaemonSet"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == image and container["imagePullPolicy"] == "Never"  # preloaded, never pulled
+    assert "--netfilter-bug-1766-fix=false" in container["args"]  # the patched build refuses it
+    assert pod["hostNetwork"] is True and {"operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    # Only reads: the enforcer never writes to the API server.
+    verbs = {v for rule in objects["ClusterRole"]["rules"] for v in rule["verbs"]}
+    assert verbs == {"list", "watch"}
