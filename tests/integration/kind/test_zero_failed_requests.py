@@ -31,7 +31,9 @@ def test_without_the_drain_delay_the_same_scale_down_fails_requests(kind: Kind, 
     # kube-proxy still routes new connections to it for a moment.
     run = disruptions.scale_down(kind, ns, drain_delay=0)
     print(f"\nDISRUPTION {run.line('scale-down', 0)}")
-    assert run.outcome.answered >= 50, run.outcome.counts
+    # Without the delay the old pods are gone in 1-3 s: the client's 20 answers before the change
+    # (TrafficPod.wait_for_answers) are what shows it was really sending.
+    assert run.outcome.answered >= 20, run.outcome.counts
     assert run.outcome.failed > 0, run.line("scale-down", 0)
 
 
