@@ -37,6 +37,11 @@ class ServerConfig:
     body_timeout_seconds: float = 30.0
     max_connections: int = 64
     grpc_deadline_seconds: float = 60.0  # for calls that bring no deadline of their own
+    # Every gRPC connection is ended (GOAWAY, calls in flight get grpc_deadline_seconds more) after
+    # about this long: pooled channels, which kube-proxy pins to one pod, spread over new pods
+    # after a scale-up, and a call whose message never finishes arriving (gRPC starts a deadline
+    # only once the message is in) holds its connection for this + grpc_deadline_seconds at most.
+    grpc_max_connection_age_seconds: float = 300.0
     # The ending on SIGTERM: readiness turns false at once, new connections are still served for
     # drain_delay_seconds (while load balancers stop routing here), then the listeners close and
     # requests and calls in flight get up to drain_seconds. 0 by default so that Ctrl-C (or
@@ -121,6 +126,9 @@ _OPTIONS: list[tuple[str, str, Callable[[str], Any], str]] = [
      "most open HTTP connections (503 beyond) and most concurrent gRPC calls (RESOURCE_EXHAUSTED beyond)"),
     ("--grpc-deadline-seconds", "DETECTOR_GRPC_DEADLINE_SECONDS", _positive,
      "deadline of a gRPC call that sets none (DEADLINE_EXCEEDED after it)"),
+    ("--grpc-max-connection-age-seconds", "DETECTOR_GRPC_MAX_CONNECTION_AGE_SECONDS", _positive,
+     ("a gRPC connection is ended (GOAWAY; clients reconnect, calls in flight get --grpc-deadline-seconds) "
+      "after about this long, so pooled channels rebalance over new pods")),
     ("--drain-delay-seconds", "DETECTOR_DRAIN_DELAY_SECONDS", _non_negative,
      ("after SIGTERM, report not ready but keep serving new connections this long, so load balancers "
      "stop routing here first")),

@@ -40,6 +40,9 @@ class GrpcServer:
             ("grpc.max_send_message_length", -1),
             # grpc's default SO_REUSEPORT would share a port with another server silently.
             ("grpc.so_reuseport", 0),
+            # config.py says why; grpc adds +-10% jitter to the age.
+            ("grpc.max_connection_age_ms", int(config.grpc_max_connection_age_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(config.grpc_deadline_seconds * 1000)),
         ])
         self.health = health.aio.HealthServicer()
         self.services = ["", *grpc_services.add_services(self.server, plane, readiness)]
