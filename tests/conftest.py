@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 
 from localprocs import REPO
-from tests.support.kube import kubectl
+from tests.support.kube import restricted_namespace
 from tests.support.object_stores import Content, GatedFileServer, serving
 
 
@@ -54,14 +52,7 @@ def audit_log(kubeconfig: str) -> Path:
 @pytest.fixture
 def namespace(kubeconfig: str, request: pytest.FixtureRequest) -> str:
     """A fresh namespace that enforces PodSecurity `restricted`; deleted after the test."""
-    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
-    name = f"t-{base}-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", name)
-    kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted",
-            "pod-security.kubernetes.io/enforce-version=latest")
-    yield name
-    # Don't wait: the namespace controller finishes the deletion in the background.
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    yield from restricted_namespace(request, prefix="t", width=40)
 
 
 # --- the server's test model and where it is served from ------------------------------------------

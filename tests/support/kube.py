@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,19 @@ from localprocs import REPO, kubectl, wait_for
 
 SAMPLES = REPO / "samples"
 CRD_NAME = "objectdetectors.vision.mlops.dev"
+
+
+def restricted_namespace(request: Any, *, prefix: str, width: int) -> Iterator[str]:
+    """For a fixture to `yield from`: a namespace named after the test (of the cluster $KUBECONFIG
+    names), enforcing PodSecurity `restricted`, deleted after it without waiting (the namespace
+    controller finishes in the background)."""
+    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:width].strip("-")
+    name = f"{prefix}-{base}-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/enforce-version=latest")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def kubectl_json(*args: str) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import subprocess
 import time
 import uuid
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from localprocs import REPO
-from tests.support.kube import kubectl, kubectl_json
+from tests.support.kube import condition, kubectl, kubectl_json, restricted_namespace
 
 UP_TIMEOUT = 3600  # cold: node image, images, kind create; warm it takes about 2 min
 
@@ -114,14 +113,8 @@ def kind() -> Iterator[Kind]:
 
 @pytest.fixture
 def ns(kind: Kind, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace that enforces PodSecurity restricted; deleted after the test."""
-    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:30].strip("-")
-    name = f"k-{base}-{uuid.uuid4().hex[:5]}"
-    kubectl("create", "namespace", name)
-    kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted",
-            "pod-security.kubernetes.io/enforce-version=latest")
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    """A fresh namespace on the kind cluster that enforces PodSecurity restricted."""
+    yield from restricted_namespace(request, prefix="k", width=30)
 
 
 def apply_detector(namespace: str, name: str, **spec: Any) -> None:
@@ -134,8 +127,7 @@ def apply_detector(namespace: str, name: str, **spec: Any) -> None:
 
 
 def ready_condition(namespace: str, name: str) -> dict[str, Any]:
-    od = kubectl_json("-n", namespace, "get", "od", name)
-    return next((c for c in (od.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+    return condition(namespace, name) or {}
 
 
 def jpeg_bytes() -> bytes:

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from detector_operator.builders import DETECTOR_LABEL
 from localprocs import wait_for
 from tests.support.kube import kubectl, kubectl_json
 
 from .conftest import Kind, apply_detector, ready_condition
 from .traffic import Outcome, TrafficPod
-
-DETECTOR_LABEL = "vision.mlops.dev/detector"
 
 
 @dataclass

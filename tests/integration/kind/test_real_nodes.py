@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pytest
 
+from detector_operator.builders import DETECTOR_LABEL
 from localprocs import wait_for
 from tests.support.kube import kubectl, kubectl_json
 
@@ -63,7 +64,7 @@ class PortForward:
 
 
 def pods_of(namespace: str, name: str) -> list[dict]:
-    return kubectl_json("-n", namespace, "get", "pods", "-l", f"vision.mlops.dev/detector={name}")["items"]
+    return kubectl_json("-n", namespace, "get", "pods", "-l", f"{DETECTOR_LABEL}={name}")["items"]
 
 
 def ts(value: str) -> float:

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from localprocs import wait_for
-from tests.support.kube import kubectl, kubectl_json
+from tests.support.kube import condition, kubectl, kubectl_json
 
 from . import disruptions
 from .conftest import Kind, apply_detector, ready_condition
@@ -43,15 +43,14 @@ def test_a_new_model_that_cannot_load_blocks_the_rollout_while_the_old_pods_serv
     old = disruptions.all_pod_names(ns, "keep")
     url = kubectl_json("-n", ns, "get", "od", "keep")["status"]["url"]
 
-    def condition(kind_: str) -> dict:
-        conditions = (kubectl_json("-n", ns, "get", "od", "keep").get("status") or {}).get("conditions") or []
-        return next((c for c in conditions if c["type"] == kind_), {})
+    def progressing() -> dict:
+        return condition(ns, "keep", "Progressing") or {}
 
     with TrafficPod(ns, url, "keep", kind.server_image) as traffic:
         traffic.wait_for_answers()
         kubectl("-n", ns, "patch", "od", "keep", "--type=merge", "-p",
                 json.dumps({"spec": {"modelUri": f"{kind.model_base}/no-such-model.tar.gz"}}))
-        blocked = wait_for(lambda: (c := condition("Progressing")).get("reason") == "RolloutBlocked" and c,
+        blocked = wait_for(lambda: (c := progressing()).get("reason") == "RolloutBlocked" and c,
                            timeout=240, interval=1, message="Progressing=False/RolloutBlocked")
         # Still serving the old model, and saying so.
         assert ready_condition(ns, "keep")["status"] == "True"
@@ -60,7 +59,7 @@ def test_a_new_model_that_cannot_load_blocks_the_rollout_while_the_old_pods_serv
         # Recovery the GitOps way: the spec back to a model that loads.
         kubectl("-n", ns, "patch", "od", "keep", "--type=merge", "-p",
                 json.dumps({"spec": {"modelUri": kind.model_url}}))
-        wait_for(lambda: condition("Progressing").get("reason") == "RolloutComplete", timeout=240, interval=1,
+        wait_for(lambda: progressing().get("reason") == "RolloutComplete", timeout=240, interval=1,
                  message="the rollout complete again")
         outcome = traffic.stop()
     print(f"\nDISRUPTION blocked rollout and recovery: {outcome.total} requests, {outcome.failed} failed "
